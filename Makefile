@@ -1,0 +1,60 @@
+# qathw — every target creates what it needs itself (virtual env, packages, and when
+# running as root on Debian: python3-venv, QEMU and a kernel for the VM tests).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SHELL  := /bin/bash
+
+.PHONY: all demo test lint typecheck unit bench vm-deps clean
+
+all: test
+
+$(BIN)/python:
+	@if ! $(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then \
+	  echo "qathw needs Python >= 3.11 as '$(PYTHON)' (set PYTHON=...)"; exit 1; fi
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing python3-venv through apt"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && \
+	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
+	  else echo "cannot create a virtual env: install python3-venv"; exit 1; fi; }
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,dev,vm]'
+	@touch $@
+
+# QEMU and Debian's kernel for the vm tests; only where we can (root with apt).
+vm-deps:
+	@if command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing qemu-system-x86 and linux-image-amd64 through apt (vm tests)"; \
+	  (apt-get update -qq || true) && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 linux-image-amd64 >/dev/null \
+	    || echo "apt install failed: vm tests will skip and say why"; \
+	else echo "not root or no apt: vm tests will skip (install qemu-system-x86 and linux-image-amd64 to run them)"; fi
+
+demo: $(STAMP)
+	$(BIN)/python -m demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: $(STAMP) vm-deps lint typecheck
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/ring_roundtrip.py
+	$(BIN)/python benchmarks/request_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

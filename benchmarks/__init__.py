@@ -1,0 +1,1 @@
+"""Benchmarks: each prints a table with its comparison measured in the same run."""

@@ -1,0 +1,1 @@
+"""The seed scenario shown by ``make demo`` (``python -m demo``)."""

@@ -1,0 +1,7 @@
+"""``python -m qathw.cli``."""
+
+import sys
+
+from qathw.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommand modules; each lists its command classes in ``COMMANDS``."""

@@ -1,0 +1,280 @@
+"""Layout of an emulated QAT endpoint: one shared-memory file, version 1.
+
+An emulated endpoint is a file whose size is a power of two (QEMU's ivshmem needs that).
+On the host it is reached through a fake sysfs tree; in a QEMU guest it is BAR2 of an
+``ivshmem-plain`` PCI function (1af4:1110). Either way the same bytes:
+
+====================  =========================================================
+offset                content
+====================  =========================================================
+0                     control page (:class:`qathw_emu_control`, 4 KiB)
+``csr_offset``        the ring-CSR BAR ("BAR0"): banks as the generation lays them out
+``pmisc_offset``      the PMISC BAR ("BAR2"): the PF/VF mailbox
+``devmem_offset``     device memory: the only memory the device can reach by DMA;
+                      device address (IOVA) ``devmem_iova + x`` is file offset
+                      ``devmem_offset + x``
+====================  =========================================================
+
+The driver never computes these offsets: it reads them from the control page and checks
+them (:func:`read_control`). The device model (``fakedev``) plans them
+(:func:`plan_windows`) and writes the page.
+
+The control page also carries the split-driver handshake: frontend and backend states as
+XenbusState numbers (each written by one side only), a backend epoch that changes with
+every backend start, and a heartbeat the backend increments while it runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+from dataclasses import dataclass
+
+from qathw import ids
+from qathw.errors import DeviceError
+
+EMU_MAGIC = b"QATHWEMU"
+EMU_LAYOUT_VERSION = 1
+CONTROL_PAGE_SIZE = 0x1000
+WINDOW_ALIGN = 0x1000  # every window starts on a page, so it can be mmapped on its own
+DEFAULT_DEVMEM_IOVA = 0x10_0000_0000  # above 4 GiB on purpose: UBASE and 64-bit fields matter
+DEVICE_ERROR_LEN = 120
+
+# Emulated PCI command register bits (PCI_COMMAND): the frontend sets them in the control
+# page because the backend cannot see the real (ivshmem) function's config space.
+PCI_COMMAND_MEMORY = 0x2
+PCI_COMMAND_MASTER = 0x4
+
+
+class XenbusState(enum.IntEnum):
+    """Connection states, numbered as Xen's ``xenbus.h`` numbers them."""
+
+    UNKNOWN = 0
+    INITIALISING = 1
+    INIT_WAIT = 2
+    INITIALISED = 3
+    CONNECTED = 4
+    CLOSING = 5
+    CLOSED = 6
+    RECONFIGURING = 7
+    RECONFIGURED = 8
+
+
+class qathw_emu_control(ctypes.LittleEndianStructure):
+    """The control page at offset 0 of an emulated endpoint (4096 bytes).
+
+    Written by the device model when it creates the file, except the fields marked
+    "frontend" (written by the driver) and "backend" (written by the running device model).
+    """
+
+    _fields_ = [
+        ("magic", ctypes.c_char * 8),  # EMU_MAGIC
+        ("layout_version", ctypes.c_uint32),  # EMU_LAYOUT_VERSION
+        ("control_size", ctypes.c_uint32),  # CONTROL_PAGE_SIZE
+        ("total_size", ctypes.c_uint64),  # size of the whole file
+        ("vendor_id", ctypes.c_uint16),  # emulated PCI identity
+        ("device_id", ctypes.c_uint16),
+        ("subsystem_vendor_id", ctypes.c_uint16),
+        ("subsystem_id", ctypes.c_uint16),
+        ("revision", ctypes.c_uint8),
+        ("generation", ctypes.c_uint8),  # ids.Generation
+        ("is_vf", ctypes.c_uint8),
+        ("reserved0", ctypes.c_uint8),
+        ("num_banks", ctypes.c_uint16),
+        ("rings_per_bank", ctypes.c_uint16),
+        ("csr_offset", ctypes.c_uint64),  # ring-CSR BAR window
+        ("csr_size", ctypes.c_uint64),
+        ("pmisc_offset", ctypes.c_uint64),  # PMISC BAR window
+        ("pmisc_size", ctypes.c_uint64),
+        ("devmem_offset", ctypes.c_uint64),  # device memory window
+        ("devmem_size", ctypes.c_uint64),
+        ("devmem_iova", ctypes.c_uint64),  # device address of devmem_offset
+        ("frontend_state", ctypes.c_uint32),  # frontend: XenbusState
+        ("backend_state", ctypes.c_uint32),  # backend: XenbusState
+        ("backend_epoch", ctypes.c_uint64),  # backend: new value at each start
+        ("backend_heartbeat", ctypes.c_uint64),  # backend: increments while running
+        ("backend_pid", ctypes.c_uint32),  # backend: pid of the serving process, 0 if none
+        ("pci_command", ctypes.c_uint16),  # frontend: PCI_COMMAND_MEMORY | _MASTER
+        ("reserved1", ctypes.c_uint16),
+        ("device_error_count", ctypes.c_uint32),  # backend: loud device errors so far
+        ("reserved2", ctypes.c_uint32),
+        ("device_error", ctypes.c_char * DEVICE_ERROR_LEN),  # backend: the last one, text
+        ("reserved3", ctypes.c_uint8 * (CONTROL_PAGE_SIZE - 256)),
+    ]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Where the BAR windows and device memory sit in an emulated endpoint's file."""
+
+    total_size: int
+    csr_offset: int
+    csr_size: int
+    pmisc_offset: int
+    pmisc_size: int
+    devmem_offset: int
+    devmem_size: int
+    devmem_iova: int = DEFAULT_DEVMEM_IOVA
+
+
+@dataclass(frozen=True)
+class ControlInfo:
+    """What the driver reads from a control page: identity, windows, handshake state."""
+
+    kind: ids.FunctionKind
+    vendor_id: int
+    device_id: int
+    revision: int
+    num_banks: int
+    rings_per_bank: int
+    windows: Windows
+    frontend_state: XenbusState
+    backend_state: XenbusState
+    backend_epoch: int
+    backend_pid: int
+
+
+def _round_up(value: int, align: int) -> int:
+    return (value + align - 1) // align * align
+
+
+def plan_windows(
+    csr_size: int,
+    pmisc_size: int,
+    total_size: int,
+    devmem_iova: int = DEFAULT_DEVMEM_IOVA,
+) -> Windows:
+    """Lay out the windows of a new emulated endpoint.
+
+    The CSR window is aligned to its own (power-of-two rounded) size so that ring-CSR
+    offsets stay aligned as on hardware; device memory takes everything after PMISC.
+
+    Args:
+        csr_size: bytes of the ring-CSR BAR (banks as the generation lays them out).
+        pmisc_size: bytes of the PMISC BAR.
+        total_size: size of the whole file; a power of two (ivshmem requires it).
+        devmem_iova: device address of the first device-memory byte.
+
+    Returns:
+        The planned windows.
+
+    Raises:
+        ValueError: ``total_size`` is not a power of two, or too small for the windows.
+    """
+    if total_size <= 0 or total_size & (total_size - 1):
+        raise ValueError(f"total size {total_size:#x} is not a power of two (ivshmem needs one)")
+    if csr_size <= 0 or pmisc_size <= 0:
+        raise ValueError("window sizes must be positive")
+    csr_align = max(WINDOW_ALIGN, 1 << (csr_size - 1).bit_length())
+    csr_offset = _round_up(CONTROL_PAGE_SIZE, csr_align)
+    pmisc_offset = _round_up(csr_offset + csr_size, WINDOW_ALIGN)
+    devmem_offset = _round_up(pmisc_offset + pmisc_size, WINDOW_ALIGN)
+    if devmem_offset >= total_size:
+        need = 1 << devmem_offset.bit_length()
+        raise ValueError(
+            f"total size {total_size:#x} leaves no device memory; use at least {need:#x}"
+        )
+    return Windows(
+        total_size=total_size,
+        csr_offset=csr_offset,
+        csr_size=_round_up(csr_size, WINDOW_ALIGN),
+        pmisc_offset=pmisc_offset,
+        pmisc_size=_round_up(pmisc_size, WINDOW_ALIGN),
+        devmem_offset=devmem_offset,
+        devmem_size=total_size - devmem_offset,
+        devmem_iova=devmem_iova,
+    )
+
+
+def has_magic(buf: bytes | bytearray | memoryview) -> bool:
+    """True when ``buf`` begins with an emulated endpoint's magic."""
+    return bytes(buf[: len(EMU_MAGIC)]) == EMU_MAGIC
+
+
+def read_control(
+    buf: bytes | bytearray | memoryview, *, mapped_size: int | None = None
+) -> ControlInfo:
+    """Read and check the control page at the start of ``buf``.
+
+    Args:
+        buf: at least the first 4 KiB of the endpoint's memory.
+        mapped_size: how many bytes of the endpoint are mapped; windows must lie inside.
+            Defaults to the control page's own ``total_size``.
+
+    Returns:
+        The endpoint's identity, windows and handshake state.
+
+    Raises:
+        DeviceError: not an emulated endpoint, another layout version, or windows that
+            do not fit (each with a hint).
+    """
+    if len(buf) < CONTROL_PAGE_SIZE:
+        raise DeviceError(
+            f"emulated endpoint control page is short ({len(buf)} bytes, need {CONTROL_PAGE_SIZE})",
+            hint="map at least the first 4 KiB of the shared memory",
+        )
+    raw = bytes(buf[:CONTROL_PAGE_SIZE])
+    page = qathw_emu_control.from_buffer_copy(raw)
+    if page.magic != EMU_MAGIC:
+        raise DeviceError(
+            "not an emulated QAT endpoint (no QATHWEMU magic)",
+            hint="create the endpoint with 'python -m fakedev create' or check the file path",
+        )
+    if page.layout_version != EMU_LAYOUT_VERSION:
+        raise DeviceError(
+            f"emulated endpoint layout version {page.layout_version}, this qathw reads "
+            f"version {EMU_LAYOUT_VERSION}",
+            hint="recreate the endpoint with the fakedev of this qathw version",
+        )
+    kind = ids.lookup(page.vendor_id, page.device_id)
+    if kind is None:
+        raise DeviceError(
+            f"emulated endpoint claims PCI id {page.vendor_id:04x}:{page.device_id:04x}, "
+            "which is not a QAT function",
+            hint="recreate the endpoint with a QAT device id",
+        )
+    win = Windows(
+        total_size=page.total_size,
+        csr_offset=page.csr_offset,
+        csr_size=page.csr_size,
+        pmisc_offset=page.pmisc_offset,
+        pmisc_size=page.pmisc_size,
+        devmem_offset=page.devmem_offset,
+        devmem_size=page.devmem_size,
+        devmem_iova=page.devmem_iova,
+    )
+    limit = win.total_size if mapped_size is None else min(mapped_size, win.total_size)
+    spans = [
+        ("CSR", win.csr_offset, win.csr_size),
+        ("PMISC", win.pmisc_offset, win.pmisc_size),
+        ("device memory", win.devmem_offset, win.devmem_size),
+    ]
+    end_prev = CONTROL_PAGE_SIZE
+    for name, off, size in spans:
+        if off < end_prev or size <= 0 or off + size > limit or off % WINDOW_ALIGN:
+            raise DeviceError(
+                f"emulated endpoint {name} window [{off:#x}, {off + size:#x}) does not fit "
+                f"a mapping of {limit:#x} bytes",
+                hint="the shared-memory file is truncated or corrupt; recreate it",
+            )
+        end_prev = off + size
+    return ControlInfo(
+        kind=kind,
+        vendor_id=page.vendor_id,
+        device_id=page.device_id,
+        revision=page.revision,
+        num_banks=page.num_banks,
+        rings_per_bank=page.rings_per_bank,
+        windows=win,
+        frontend_state=_state(page.frontend_state),
+        backend_state=_state(page.backend_state),
+        backend_epoch=page.backend_epoch,
+        backend_pid=page.backend_pid,
+    )
+
+
+def _state(value: int) -> XenbusState:
+    try:
+        return XenbusState(value)
+    except ValueError:
+        return XenbusState.UNKNOWN

@@ -1,0 +1,236 @@
+"""The qathw error tree.
+
+Every error qathw raises on purpose is a :class:`QatError`. Each carries what went wrong,
+and where it helps, the errno the kernel gave, the path involved and a *hint*: one
+sentence that says what to do about it. The CLI prints ``qathw: <what>: <hint>``.
+
+Argument mistakes in the Python API (a ``str`` where ``bytes`` are needed, a negative
+size) stay :class:`TypeError` / :class:`ValueError`, as in the standard library; and a
+failed GCM tag check raises ``cryptography.exceptions.InvalidTag``, as ``cryptography``
+does, so that the two engines can be swapped.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+
+class QatError(Exception):
+    """Root of every error qathw raises on purpose.
+
+    Args:
+        what: what went wrong, in a few words ("cannot open /dev/vfio/12").
+        hint: what the user can do about it ("add your user to group qat").
+        errno: the errno the kernel returned, when one did.
+        path: the file or device involved, when there is one.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        hint: str | None = None,
+        errno: int | None = None,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(what)
+        self.what = what
+        self.hint = hint
+        self.errno = errno
+        self.path = os.fspath(path) if path is not None else None
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.hint}" if self.hint else self.what
+
+    @property
+    def strerror(self) -> str | None:
+        """The C library's text for :attr:`errno`, if there is one."""
+        return os.strerror(self.errno) if self.errno is not None else None
+
+    @classmethod
+    def from_oserror(cls, exc: OSError, what: str, *, hint: str | None = None) -> QatError:
+        """Wrap an :class:`OSError`, keeping its errno and path.
+
+        Args:
+            exc: the error the system call raised.
+            what: what we were doing ("reading /sys/.../qat/state").
+            hint: what to do about it; a default is chosen for EACCES/EPERM.
+
+        Returns:
+            An instance of ``cls`` chained to nothing; raise it ``from exc``.
+        """
+        if hint is None and exc.errno in (_errno.EACCES, _errno.EPERM):
+            hint = "permission denied; run as root or ask an administrator for access"
+        detail = f"{what}: {exc.strerror}" if exc.strerror else what
+        return cls(detail, hint=hint, errno=exc.errno, path=exc.filename)
+
+
+# --- configuration files and sections ------------------------------------------------
+
+
+class ConfigError(QatError):
+    """A configuration file cannot be used (unreadable, or invalid per the driver's rules)."""
+
+
+class SectionError(QatError):
+    """A user section cannot be started or stopped."""
+
+
+class SectionNotFoundError(SectionError):
+    """No configuration file defines the requested user section."""
+
+
+class SectionsExhaustedError(SectionError):
+    """Every internal section of a user section is held by a live process."""
+
+
+class SectionStateError(SectionError):
+    """The call does not fit the process's state (a second start, a stop without start)."""
+
+
+# --- devices, sysfs, PCI ----------------------------------------------------------------
+
+
+class DeviceError(QatError):
+    """A device cannot be found, read or changed."""
+
+
+class DeviceNotFoundError(DeviceError):
+    """No such PCI function (or no QAT function where one was expected)."""
+
+
+class DeviceAccessError(DeviceError):
+    """The system refused a read or write (permissions, hot-unplug, I/O error)."""
+
+
+class DeviceStateError(DeviceError):
+    """The kernel refused a change because of the device's state (EBUSY, EINVAL)."""
+
+
+# --- register and memory access ---------------------------------------------------------
+
+
+class MmioError(QatError):
+    """A register access outside the mapped window, or on a closed mapping."""
+
+
+class DmaError(QatError):
+    """A DMA-able buffer cannot be allocated, mapped or freed."""
+
+
+class DmaPoolExhaustedError(DmaError):
+    """The DMA pool has no free block large enough."""
+
+
+# --- VFIO -------------------------------------------------------------------------------
+
+
+class VfioError(DeviceError):
+    """A VFIO operation failed."""
+
+
+class VfioGroupNotViableError(VfioError):
+    """Not every device of the IOMMU group is bound to vfio-pci (or unbound)."""
+
+
+class VfioGroupBusyError(VfioError):
+    """Another process (or container) holds the IOMMU group."""
+
+
+class VfioPermissionError(VfioError):
+    """This user may not open the VFIO node."""
+
+
+class MemlockLimitError(VfioError):
+    """RLIMIT_MEMLOCK is too low to pin the DMA memory asked for."""
+
+
+class NoIommuError(VfioError):
+    """The kernel has no IOMMU enabled, so VFIO type1 cannot work."""
+
+
+# --- transport: rings, mailbox, device health -------------------------------------------
+
+
+class TransportError(QatError):
+    """A ring or mailbox operation failed."""
+
+
+class RingFullError(TransportError):
+    """The request ring has no free slot; retry after polling responses."""
+
+
+class RingConfigError(TransportError):
+    """A ring cannot be programmed as asked (size, alignment, message size)."""
+
+
+class MailboxError(TransportError):
+    """The PF/VF mailbox did not answer, or answered with an error."""
+
+
+class DeviceRestartError(TransportError):
+    """The device restarted: requests in flight at that moment got no response."""
+
+
+class DeviceFatalError(TransportError):
+    """The device reported a fatal error and stopped."""
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+class RequestError(QatError):
+    """A request completed with an error status.
+
+    Attributes:
+        status: the response's ``comn_status`` byte.
+        error_code: the response's error code byte (compression), 0 if none.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        status: int = 0,
+        error_code: int = 0,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(what, hint=hint)
+        self.status = status
+        self.error_code = error_code
+
+
+class UnsupportedAlgorithmError(QatError):
+    """The algorithm, mode or key size is not supported; nothing was sent."""
+
+
+__all__ = [
+    "ConfigError",
+    "DeviceAccessError",
+    "DeviceError",
+    "DeviceFatalError",
+    "DeviceNotFoundError",
+    "DeviceRestartError",
+    "DeviceStateError",
+    "DmaError",
+    "DmaPoolExhaustedError",
+    "MailboxError",
+    "MemlockLimitError",
+    "MmioError",
+    "NoIommuError",
+    "QatError",
+    "RequestError",
+    "RingConfigError",
+    "RingFullError",
+    "SectionError",
+    "SectionNotFoundError",
+    "SectionStateError",
+    "SectionsExhaustedError",
+    "TransportError",
+    "UnsupportedAlgorithmError",
+    "VfioError",
+    "VfioGroupBusyError",
+    "VfioGroupNotViableError",
+    "VfioPermissionError",
+]

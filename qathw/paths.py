@@ -1,0 +1,104 @@
+"""One configurable root for every host path qathw touches.
+
+Every path under ``/sys``, ``/dev`` and ``/run`` is derived from one :class:`HostRoot`,
+so a fake tree in a temporary directory (``fakedev.sysfs``) and the real machine run the
+same code. The tree below the prefix mirrors the real one: ``<prefix>/sys``,
+``<prefix>/dev``, ``<prefix>/run``.
+
+``/proc`` is not redirected: processes are always real.
+
+Environment:
+    QATHW_SYSFS_ROOT: the directory that plays ``/sys`` (its parent is the prefix).
+    QATHW_CONFIG_DIR: where ``<type>_dev<N>.conf`` files are read (default ``/etc``).
+    QATHW_RUNTIME_DIR: where section locks live (default ``<prefix>/run/qathw``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_SYSFS_ROOT = "QATHW_SYSFS_ROOT"
+ENV_CONFIG_DIR = "QATHW_CONFIG_DIR"
+ENV_RUNTIME_DIR = "QATHW_RUNTIME_DIR"
+
+
+@dataclass(frozen=True)
+class HostRoot:
+    """The prefix under which ``sys``, ``dev`` and ``run`` are found.
+
+    Attributes:
+        prefix: ``/`` on a real machine, a temporary directory for a fake tree.
+    """
+
+    prefix: Path = Path("/")
+
+    @classmethod
+    def from_sysfs_root(cls, sysfs_root: str | os.PathLike[str]) -> HostRoot:
+        """The root whose ``sys`` directory is ``sysfs_root``.
+
+        Args:
+            sysfs_root: a directory playing ``/sys``, e.g. ``/tmp/t/sys``.
+
+        Returns:
+            The host root with prefix ``sysfs_root``'s parent.
+        """
+        return cls(Path(sysfs_root).absolute().parent)
+
+    @classmethod
+    def from_env(cls) -> HostRoot:
+        """The root named by ``$QATHW_SYSFS_ROOT``, or the real one."""
+        env = os.environ.get(ENV_SYSFS_ROOT)
+        return cls.from_sysfs_root(env) if env else cls()
+
+    @property
+    def is_real(self) -> bool:
+        """True when this is the machine's own ``/``."""
+        return self.prefix == Path("/")
+
+    @property
+    def sys(self) -> Path:
+        return self.prefix / "sys"
+
+    @property
+    def dev(self) -> Path:
+        return self.prefix / "dev"
+
+    @property
+    def run(self) -> Path:
+        return self.prefix / "run"
+
+    @property
+    def pci_devices(self) -> Path:
+        """``/sys/bus/pci/devices``: one symlink per PCI function."""
+        return self.sys / "bus" / "pci" / "devices"
+
+    @property
+    def pci_drivers(self) -> Path:
+        """``/sys/bus/pci/drivers``."""
+        return self.sys / "bus" / "pci" / "drivers"
+
+    @property
+    def iommu_groups(self) -> Path:
+        """``/sys/kernel/iommu_groups``."""
+        return self.sys / "kernel" / "iommu_groups"
+
+    @property
+    def debugfs(self) -> Path:
+        """``/sys/kernel/debug``."""
+        return self.sys / "kernel" / "debug"
+
+    @property
+    def vfio(self) -> Path:
+        """``/dev/vfio``."""
+        return self.dev / "vfio"
+
+    def pci_device(self, bdf: str) -> Path:
+        """The sysfs directory of one PCI function (``/sys/bus/pci/devices/<bdf>``)."""
+        return self.pci_devices / bdf
+
+
+def config_dir() -> Path:
+    """Where QAT configuration files are read: ``$QATHW_CONFIG_DIR`` or ``/etc``."""
+    return Path(os.environ.get(ENV_CONFIG_DIR) or "/etc")
