@@ -33,7 +33,8 @@ def _field_dtype(ctype: Any) -> np.dtype[Any]:
         return np.dtype(_SCALARS[ctype])
     if isinstance(ctype, type) and issubclass(ctype, ctypes.Array):
         return np.dtype(
-            (_field_dtype(ctype._type_), (ctypes.sizeof(ctype) // ctypes.sizeof(ctype._type_),))
+        element: Any = ctype._type_
+        return np.dtype((_field_dtype(element), (ctypes.sizeof(ctype) // ctypes.sizeof(element),)))
         )
     if isinstance(ctype, type) and issubclass(ctype, ctypes.Structure | ctypes.Union):
         return numpy_dtype(ctype)
