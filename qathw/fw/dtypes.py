@@ -32,10 +32,9 @@ def _field_dtype(ctype: Any) -> np.dtype[Any]:
     if ctype in _SCALARS:
         return np.dtype(_SCALARS[ctype])
     if isinstance(ctype, type) and issubclass(ctype, ctypes.Array):
-        return np.dtype(
         element: Any = ctype._type_
-        return np.dtype((_field_dtype(element), (ctypes.sizeof(ctype) // ctypes.sizeof(element),)))
-        )
+        count = ctypes.sizeof(ctype) // ctypes.sizeof(element)
+        return np.dtype((_field_dtype(element), (count,)))
     if isinstance(ctype, type) and issubclass(ctype, ctypes.Structure | ctypes.Union):
         return numpy_dtype(ctype)
     raise TypeError(f"no numpy form for ctypes type {ctype!r}")
