@@ -5,7 +5,8 @@ Layers, bottom to top (../shared/DESIGN.md): ``pci``/``vfio``/``dma``/``mmio`` â
 """
 
 from qathw.errors import QatError
+from qathw.sections import HeldSection, user_start, user_stop
 
 __version__ = "0.1.0"
 
-__all__ = ["QatError", "__version__"]
+__all__ = ["HeldSection", "QatError", "__version__", "user_start", "user_stop"]

@@ -1,0 +1,78 @@
+"""``qathw sections``: every internal section, its instances, and who holds it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from qathw.cli import Command, add_json_flag, emit_json
+from qathw.config.diagnostics import Severity
+from qathw.sections import list_sections
+
+
+class Sections(Command):
+    name = "sections"
+    help = "list the internal sections of the started devices and the processes holding them"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--config-dir",
+            metavar="DIR",
+            help="where <type>_dev<N>.conf are (default $QATHW_CONFIG_DIR or /etc)",
+        )
+        parser.add_argument(
+            "--runtime-dir",
+            metavar="DIR",
+            help="where section locks are (default $QATHW_RUNTIME_DIR, ...)",
+        )
+        parser.add_argument("-v", "--verbose", action="store_true", help="list every instance")
+        add_json_flag(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        report, statuses = list_sections(args.config_dir, args.runtime_dir)
+        errors = [d for d in report.all_diagnostics if d.severity is Severity.ERROR]
+        if args.json:
+            emit_json(
+                {
+                    "ok": not errors,
+                    "devices": [f.device.to_dict() for f in report.files],
+                    "sections": [s.to_dict() for s in statuses],
+                    "errors": [d.to_dict() for d in errors],
+                }
+            )
+            return 1 if errors else 0
+        out = sys.stdout
+        for d in errors:
+            sys.stderr.write(d.format() + "\n")
+        if errors:
+            sys.stderr.write(
+                "qathw: sections of files with errors are not listed: run 'qathw config check'\n"
+            )
+        if not statuses:
+            out.write("no internal sections\n")
+            return 1 if errors else 0
+        out.write(f"{'SECTION':<22} {'DEV':<5} {'INSTANCES':<16} HOLDER\n")
+        for st in statuses:
+            sec = st.section
+            devs = ",".join(str(d.accel_id) for d in sec.devices)
+            services = sorted({i.service for i in sec.instances})
+            inst = f"{len(sec.instances)} {'+'.join(services) or '-'}"
+            if st.holder is None:
+                holder = "free"
+            else:
+                cmd = st.holder.command or "?"
+                holder = f"{st.holder.describe()}  {cmd}"
+            out.write(f"{sec.name:<22} {devs:<5} {inst:<16} {holder}"[:200] + "\n")
+            if args.verbose:
+                for i in sec.instances:
+                    rings = "  ".join(f"{r.service} b{r.bank} r{r.tx}/{r.rx}" for r in i.rings)
+                    out.write(
+                        f"    dev{i.device.accel_id} {i.kind.capitalize()}{i.index} {i.name}: "
+                        f"{rings or 'rings not modelled'}  {i.polling_mode} core {i.core}\n"
+                    )
+        held = sum(1 for s in statuses if s.holder is not None)
+        out.write(f"{len(statuses)} internal sections, {held} held, {len(statuses) - held} free\n")
+        return 1 if errors else 0
+
+
+COMMANDS = (Sections,)

@@ -1,0 +1,153 @@
+"""Diagnostics as data, and the catalogue of rules they come from.
+
+Every finding about a configuration file is a :class:`Diagnostic`: which rule, how bad,
+what was found, what to do about it, and where (file, line, column when known). Rule ids
+follow ../shared/reference/qat-config-semantics.md §11 (``R1`` .. ``R21``); lexical rules
+of our own parser are ``P1`` .. and further checks the catalogue does not name are ``V1`` ..
+
+Severity means what the driver does with the file:
+
+* ``error``: ``adf_ctl`` or the kernel refuses the file, or the setting can never work;
+* ``warning``: accepted, but very likely not what the author meant;
+* ``info``: worth knowing, changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+
+class Severity(enum.StrEnum):
+    """How bad a finding is."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One entry of the rule catalogue.
+
+    Attributes:
+        id: ``R1`` .. ``R21``, ``P1`` .., ``V1`` ..
+        title: what the rule checks, in a few words.
+        basis: where the rule comes from (a section of the reference notes).
+    """
+
+    id: str
+    title: str
+    basis: str
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule("R1", "[GENERAL] present with ConfigVersion = 2", "§2, adf_ctl dev_config"),
+        Rule("R2", "ServicesEnabled is a string this generation accepts", "§6"),
+        Rule("R3", "instance counts NumberCyInstances / NumberDcInstances", "§5.1"),
+        Rule("R4", "Name, IsPolled, CoreAffinity for every instance index", "§5.2"),
+        Rule("R5", "IsPolled is 1 or 2 in user sections, 0 or 1 in kernel ones", "§5.2"),
+        Rule("R6", "CoreAffinity lists and ranges", "§5.2"),
+        Rule("R7", "NumProcesses and LimitDevAccess are numbers", "§2, §5.1"),
+        Rule("R8", "the instances fit the device's rings", "§6.1, §6.2"),
+        Rule("R9", "NumProcesses within num_banks x rings_per_bank / 2", "§8"),
+        Rule("R10", "the same user section agrees across devices", "§8"),
+        Rule("R11", "128-byte limits on names, keys, values, derived names", "§2, §7"),
+        Rule("R12", "lexical traps: duplicates, keys before a section, tabs, quotes", "§2"),
+        Rule("R13", "instances of a service that is not enabled", "§5.1"),
+        Rule("R14", "concurrent-request ring sizes are powers of two, 64..65536", "§4"),
+        Rule("R15", "statistics keys present when statsGeneral is on", "§4"),
+        Rule("R16", "c4xxx accel units per enabled service", "§4"),
+        Rule("R17", "HeartbeatTimer is at least 200 ms", "§4"),
+        Rule("R18", "keys the driver writes itself appear in a user file", "§4"),
+        Rule("R19", "a section that is not special on this generation", "§3"),
+        Rule("R20", "keys deprecated by QAT.L.4.2x", "§4"),
+        Rule("R21", "application contract (section name, process count)", "§8, §13"),
+        Rule("P1", "section header without ']' or with an empty name", "§2"),
+        Rule("P2", "key or value empty after comments and spaces are removed", "§2"),
+        Rule("P3", "line without '=' outside a header", "§2 (adf_ctl ini_config)"),
+        Rule("P4", "'=' found after a '#'", "§2 (adf_ctl ini_config)"),
+        Rule("P5", "bytes that are not UTF-8 text", "—"),
+        Rule("V1", "a user section named like an internal (derived) section", "§7"),
+        Rule("V2", "a key the driver does not read", "§4, §5"),
+        Rule("V3", "not an out-of-tree driver configuration file", "§12"),
+        Rule("V4", "device type unknown: generation rules skipped", "§1"),
+        Rule("V5", "a user section without instances", "§5.1"),
+        Rule("V6", "a number the driver reads in an unexpected base", "§2"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding, with where it is and what to do about it.
+
+    Attributes:
+        rule: the rule id (a key of :data:`RULES`).
+        severity: error, warning or info.
+        message: what was found.
+        hint: what to do about it, or ``None``.
+        file: the file, when the finding is about one.
+        line / column: 1-based position, when known.
+        strict_error: a warning that ``--strict`` turns into an error (the Programmer's
+            Guide spelling ``NumCyInstances``).
+    """
+
+    rule: str
+    severity: Severity
+    message: str
+    hint: str | None = None
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    strict_error: bool = False
+
+    @property
+    def location(self) -> str:
+        """``file:line:column`` with the parts that are known."""
+        parts = [self.file or "<config>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def format(self) -> str:
+        """The compiler-style text form: location, severity, rule, message, hint."""
+        text = f"{self.location}: {self.severity.value} {self.rule}: {self.message}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready mapping."""
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "message": self.message,
+            "hint": self.hint,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+        }
+
+
+def strictened(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics as ``--strict`` sees them: strict-error warnings become errors."""
+    return [replace(d, severity=Severity.ERROR) if d.strict_error else d for d in diagnostics]
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    """Whether any diagnostic is an error."""
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def count(diagnostics: Iterable[Diagnostic]) -> dict[Severity, int]:
+    """How many diagnostics of each severity."""
+    counts = dict.fromkeys(Severity, 0)
+    for d in diagnostics:
+        counts[d.severity] += 1
+    return counts
