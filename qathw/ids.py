@@ -99,8 +99,9 @@ FAMILIES: tuple[Family, ...] = (
            True, 64, 4, 2, 16, 1, 9, ("qat_4xxx.bin", "qat_4xxx_mmp.bin")),
     Family("4xxx", "402xx", Generation.GEN4, 0x4944, 0x4945, "4xxx", "vfio-pci",
            True, 64, 4, 2, 16, 1, 9, ("qat_402xx.bin", "qat_402xx_mmp.bin")),
+    # 420xx: one accelerator, 17 engines (kernel adf_420xx_hw_data.h, ADF_GEN4_MAX_ACCELERATORS).
     Family("420xx", "420xx", Generation.GEN4, 0x4946, 0x4947, "420xx", "vfio-pci",
-           True, 64, 4, 2, 16, None, None, ("qat_420xx.bin", "qat_420xx_mmp.bin")),
+           True, 64, 4, 2, 16, 1, 17, ("qat_420xx.bin", "qat_420xx_mmp.bin")),
     Family("6xxx", "6xxx", Generation.GEN6, 0x4948, 0x4949, "6xxx", "vfio-pci",
            True, 64, 4, 2, 16, None, None, ("qat_6xxx.bin", "qat_6xxx_mmp.bin")),
 )

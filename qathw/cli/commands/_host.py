@@ -1,0 +1,147 @@
+"""What the admin commands share: ``--sysfs-root``, addresses, tables, JSON of a function."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from qathw.admin import Change
+from qathw.cli import UsageError
+from qathw.discovery import QatFunction, Role
+from qathw.paths import ENV_SYSFS_ROOT, HostRoot
+from qathw.pci import PciAddress
+
+UNREADABLE_MARK = "?"
+
+
+def add_host_args(parser: argparse.ArgumentParser) -> None:
+    """``--sysfs-root DIR``: the directory that plays ``/sys``."""
+    parser.add_argument(
+        "--sysfs-root",
+        metavar="DIR",
+        help=f"directory that plays /sys (default: ${ENV_SYSFS_ROOT} or /sys)",
+    )
+
+
+def host_from(args: argparse.Namespace) -> HostRoot:
+    """The host root named by ``--sysfs-root`` (or the environment, or the machine).
+
+    Raises:
+        UsageError: the directory does not exist.
+    """
+    root = getattr(args, "sysfs_root", None) or os.environ.get(ENV_SYSFS_ROOT)
+    if not root:
+        return HostRoot()
+    path = Path(root)
+    if not path.is_dir():
+        raise UsageError(
+            f"sysfs root {root} is not a directory",
+            hint="give --sysfs-root the directory that plays /sys (e.g. /tmp/fake/sys)",
+        )
+    # /dev and /run are found next to it, so it must be called sys, like the real one.
+    if path.absolute().name != "sys":
+        raise UsageError(
+            f"sysfs root {root} is not named 'sys'",
+            hint="give the 'sys' directory of a fake tree (its parent plays /), e.g. /tmp/fake/sys",
+        )
+    return HostRoot.from_sysfs_root(path)
+
+
+def address(text: str) -> PciAddress:
+    """Parse a BDF argument.
+
+    Raises:
+        UsageError: not a PCI address.
+    """
+    try:
+        return PciAddress.parse(text)
+    except ValueError as exc:
+        raise UsageError(str(exc), hint="see 'qathw list' for the addresses") from exc
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns, two spaces apart, as wide as their widest cell."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*headers).rstrip()] + [fmt.format(*r).rstrip() for r in rows]
+
+
+def cell(value: object, fn: QatFunction | None = None, field: str | None = None) -> str:
+    """A table cell: ``-`` for nothing, ``?`` for what could not be read."""
+    if value is None:
+        if fn is not None and field is not None and field in fn.pci.unreadable:
+            return UNREADABLE_MARK
+        return "-"
+    return str(value)
+
+
+def function_doc(fn: QatFunction, host: HostRoot) -> dict[str, Any]:
+    """The JSON record of one QAT function (``list`` and ``show``)."""
+    pci = fn.pci
+    sriov = pci.sriov
+    node = pci.vfio_node(host)
+    doc: dict[str, Any] = {
+        "bdf": fn.bdf,
+        "role": fn.role.value,
+        "class_name": fn.class_name,
+        "product": fn.kind.family.product,
+        "generation": int(fn.generation),
+        "vendor": pci.vendor,
+        "device": pci.device,
+        "qat_device": fn.kind.device_id,
+        "driver": pci.driver,
+        "driver_override": pci.driver_override,
+        "state": fn.state,
+        "services": fn.services,
+        "vfs_enabled": sriov.num_vfs if sriov else None,
+        "vfs_total": sriov.total_vfs if sriov else None,
+        "pf": str(fn.pf) if fn.pf else None,
+        "vfs": [str(v) for v in fn.vfs],
+        "iommu_group": pci.iommu_group,
+        "vfio_node": str(node) if node else None,
+        "numa_node": pci.numa_node,
+        "accel_id": fn.accel_id,
+        "inst_id": fn.inst_id,
+        "emulated": None,
+        "unreadable": dict(pci.unreadable),
+    }
+    if fn.role is Role.EMULATED and fn.control is not None:
+        c = fn.control
+        doc["emulated"] = {
+            "backend_state": c.backend_state.name.lower(),
+            "frontend_state": c.frontend_state.name.lower(),
+            "backend_epoch": c.backend_epoch,
+            "backend_pid": c.backend_pid,
+            "num_banks": c.num_banks,
+            "rings_per_bank": c.rings_per_bank,
+            "total_size": c.windows.total_size,
+            "devmem_iova": c.windows.devmem_iova,
+            "devmem_size": c.windows.devmem_size,
+        }
+    return doc
+
+
+def change_doc(change: Change) -> dict[str, Any]:
+    """The JSON record of a root action's result."""
+    return {
+        "bdf": change.bdf,
+        "action": change.action,
+        "before": change.before,
+        "after": change.after,
+        "changed": change.changed,
+        "notes": list(change.notes),
+    }
+
+
+def change_text(change: Change) -> list[str]:
+    """Human lines for a root action's result."""
+    if not change.changed:
+        return [f"{change.bdf}: unchanged ({'; '.join(change.notes)})"]
+    lines = [f"{change.bdf}: {change.action} {change.before or 'none'} -> {change.after or 'none'}"]
+    lines += [f"  {n}" for n in change.notes]
+    return lines

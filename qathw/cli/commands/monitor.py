@@ -1,0 +1,92 @@
+"""``qathw monitor``: PCI add/remove/bind/unbind events as they happen (pyudev)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from qathw import udev
+from qathw.cli import JSON_SCHEMA_VERSION, Command, UsageError, add_json_flag
+from qathw.cli.commands._host import add_host_args, host_from
+from qathw.udev import PciEvent
+
+
+def event_line(ev: PciEvent) -> str:
+    """``HH:MM:SS.mmm  bind     0000:00:05.0  1af4:1110  vfio-pci  (ivshmem)``."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(ev.timestamp))
+    ms = int(ev.timestamp % 1 * 1000)
+    pid = (
+        f"{ev.vendor:04x}:{ev.device:04x}"
+        if ev.vendor is not None and ev.device is not None
+        else "?"
+    )
+    line = f"{stamp}.{ms:03d}  {ev.action:<7}  {ev.bdf}  {pid}  {ev.driver or '-'}"
+    return line + (f"  ({ev.qat})" if ev.qat else "")
+
+
+def event_doc(ev: PciEvent) -> dict[str, object]:
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "time": ev.timestamp,
+        "action": ev.action,
+        "bdf": ev.bdf,
+        "vendor": ev.vendor,
+        "device": ev.device,
+        "driver": ev.driver,
+        "seqnum": ev.seqnum,
+        "qat": ev.qat,
+    }
+
+
+class MonitorCommand(Command):
+    name = "monitor"
+    help = "print PCI add/remove/bind/unbind events (the real /sys only)"
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        add_json_flag(parser)
+        add_host_args(parser)
+        parser.add_argument(
+            "--qat", action="store_true", help="only QAT functions and ivshmem (emulated) ones"
+        )
+        parser.add_argument(
+            "--all-actions", action="store_true", help="also change/move/online/offline"
+        )
+        parser.add_argument("--count", type=int, metavar="N", help="exit after N events")
+        parser.add_argument("--timeout", type=float, metavar="S", help="exit after S seconds")
+        parser.add_argument(
+            "--source",
+            choices=("auto", "udev", "kernel"),
+            default="auto",
+            help="udev (after udevd's rules) or kernel; auto: udev when udevd runs",
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        if not host_from(args).is_real:
+            raise UsageError(
+                "monitor listens to the kernel's uevents; a --sysfs-root tree sends none",
+                hint="run it without --sysfs-root (and without QATHW_SYSFS_ROOT)",
+            )
+        if args.count is not None and args.count < 1:
+            raise UsageError("--count must be at least 1", hint="e.g. --count 1")
+        if args.timeout is not None and args.timeout <= 0:
+            raise UsageError("--timeout must be positive", hint="e.g. --timeout 10")
+        actions = udev.PCI_ACTIONS if args.all_actions else ("add", "remove", "bind", "unbind")
+        events = udev.monitor(
+            source=None if args.source == "auto" else args.source,
+            qat_only=args.qat,
+            actions=actions,
+            timeout=args.timeout,
+            count=args.count,
+        )
+        try:
+            for ev in events:
+                print(json.dumps(event_doc(ev)) if args.json else event_line(ev))
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            return 0
+        return 0
+
+
+COMMANDS = (MonitorCommand,)

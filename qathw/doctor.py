@@ -1,0 +1,687 @@
+"""``qathw doctor``: why QAT does not work here, as a list of checks.
+
+Each check is data — :class:`Check` (id, title, status, detail, hint) — and the checks
+run in the order a QAT user space stack needs things to be true: a device, up, with
+firmware and the service wanted; VFs enabled and bound to vfio-pci; their ``/dev/vfio``
+nodes open to this user; enough locked memory; hugepages as configured; an IOMMU.
+A check that cannot apply (no device at all) is ``skip`` and says why.
+
+What is checked is real: sysfs through the host root, ``os.access`` on the VFIO nodes
+for this process's user, :func:`resource.getrlimit`, the hugepage counters, firmware
+files. The process-level facts (uid, limits, command line, environment) are gathered
+once in :class:`Environment` so that a test can state them.
+
+Sources: reference qat-host-stack.md §1.1, §1.3, §2.3, §3.1, §3.6, §3.7, §3.8, §6.
+"""
+
+from __future__ import annotations
+
+import enum
+import grp
+import os
+import pwd
+import resource
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from qathw import ids, sysfsio
+from qathw.admin import pf_module
+from qathw.discovery import VFIO_DRIVERS, Inventory, QatFunction, Role
+from qathw.errors import QatError
+from qathw.paths import HostRoot
+from qathw.pci import list_addresses
+from qathw.sysfsio import SysfsIO
+
+MIB = 1 << 20
+MEMLOCK_PER_VF = 16 * MIB  # qatlib INSTALL: "16 MB per VF plus what the application needs"
+CAP_IPC_LOCK = 14
+HUGEPAGE_ENV = "QAT_MAX_2M_HPG_PER_PROCESS"
+SERVICE_NEEDS = {
+    "sym": ("sym",),
+    "asym": ("asym",),
+    "cy": ("sym", "asym"),
+    "dc": ("dc",),
+    "decomp": ("decomp",),
+    "dcc": ("dcc",),
+}
+
+
+class Status(enum.Enum):
+    """Outcome of a check."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's result.
+
+    Attributes:
+        id: stable identifier (``vf-driver``), for scripts.
+        title: what is checked, in a few words.
+        status: pass, warn, fail or skip.
+        detail: what was found.
+        hint: what to do about a warn/fail, ``None`` otherwise.
+    """
+
+    id: str
+    title: str
+    status: Status
+    detail: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Facts about this process and host that the checks need.
+
+    Attributes:
+        host: the host root (sysfs, /dev).
+        euid: effective uid.
+        cap_ipc_lock: whether this process may lock memory without limit.
+        memlock: ``RLIMIT_MEMLOCK`` soft limit in bytes (``None`` = unlimited).
+        cmdline: the kernel command line, ``None`` when it does not describe ``host``.
+        firmware_dirs: where firmware files are looked for.
+        env: the environment variables that matter (``QAT_MAX_2M_HPG_PER_PROCESS``).
+    """
+
+    host: HostRoot
+    euid: int
+    cap_ipc_lock: bool
+    memlock: int | None
+    cmdline: str | None
+    firmware_dirs: tuple[Path, ...]
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def from_system(cls, host: HostRoot, *, firmware_dir: Path | None = None) -> Environment:
+        """The facts of this process on ``host``.
+
+        Args:
+            host: the host root; ``/proc/cmdline`` is used only for the real one.
+            firmware_dir: where firmware is; default ``<prefix>/lib/firmware`` (and
+                ``updates/`` below it, as the kernel's loader looks).
+        """
+        soft, _hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+        cmdline = None
+        if host.is_real:
+            try:
+                cmdline = Path("/proc/cmdline").read_text().strip()
+            except OSError:
+                cmdline = None
+        base = firmware_dir or host.prefix / "lib" / "firmware"
+        return cls(
+            host=host,
+            euid=os.geteuid(),
+            cap_ipc_lock=_has_cap(CAP_IPC_LOCK),
+            memlock=None if soft == resource.RLIM_INFINITY else soft,
+            cmdline=cmdline,
+            firmware_dirs=(base / "updates", base),
+            env=MappingProxyType({k: v for k, v in os.environ.items() if k == HUGEPAGE_ENV}),
+        )
+
+
+def _has_cap(bit: int) -> bool:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> bit & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.geteuid() == 0
+
+
+def _mib(n: int) -> str:
+    return f"{n // MIB} MiB" if n >= MIB else f"{n // 1024} KiB"
+
+
+def _list(items: Sequence[str], limit: int = 4) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+class _Doctor:
+    def __init__(self, inv: Inventory, env: Environment, need: str | None, io: SysfsIO) -> None:
+        self.inv = inv
+        self.env = env
+        self.need = need
+        self.io = io
+        self.host = env.host
+        self.usable_vfs: list[QatFunction] = []
+
+    # 1 -------------------------------------------------------------------------------
+    def devices(self) -> Check:
+        title = "QAT device present"
+        if not self.inv.functions:
+            if self.inv.unidentified:
+                names = [f"{u.pci.bdf} ({u.reason})" for u in self.inv.unidentified]
+                return Check(
+                    "qat-device",
+                    title,
+                    Status.FAIL,
+                    f"no QAT function identified; ivshmem functions not checked: {_list(names)}",
+                    "run as root to read their BAR2 (emulated endpoints are recognised there)",
+                )
+            try:
+                n = len(list_addresses(self.host, io=self.io))
+            except QatError:
+                n = 0
+            return Check(
+                "qat-device",
+                title,
+                Status.FAIL,
+                f"no QAT device on this host: none of the {n} PCI functions under "
+                f"{self.host.pci_devices} has an Intel QAT id, and none is an emulated "
+                "endpoint",
+                "on a QAT server, enable the QAT device in the BIOS and check "
+                "'lspci -d 8086:'; without QAT hardware, use an emulated endpoint "
+                "(fakedev) to develop and test",
+            )
+        pfs, vfs, emu = self.inv.pfs, self.inv.vfs, self.inv.emulated
+        parts = []
+        if pfs:
+            names = sorted({f.kind.family.product for f in pfs})
+            parts.append(f"{len(pfs)} PF{'s' if len(pfs) > 1 else ''} ({', '.join(names)})")
+        if vfs:
+            parts.append(f"{len(vfs)} VF{'s' if len(vfs) > 1 else ''}")
+        if emu:
+            parts.append(f"{len(emu)} emulated endpoint{'s' if len(emu) > 1 else ''}")
+        return Check("qat-device", title, Status.PASS, ", ".join(parts))
+
+    # 2 -------------------------------------------------------------------------------
+    def state(self) -> Check:
+        title = "devices bound and up"
+        problems: list[tuple[str, str]] = []
+        for pf in self.inv.pfs:
+            fam = pf.kind.family
+            if pf.pci.driver != fam.pf_driver:
+                if fam.pf_driver is None or not fam.in_tree:
+                    problems.append(
+                        (
+                            f"PF {pf.bdf} ({fam.product}) has no in-tree driver",
+                            "it needs Intel's out-of-tree driver package",
+                        )
+                    )
+                else:
+                    bound = pf.pci.driver or "no driver"
+                    problems.append(
+                        (
+                            f"PF {pf.bdf} is on {bound}, not {fam.pf_driver}",
+                            f"modprobe {pf_module(fam)}, or 'qathw bind {pf.bdf} {fam.pf_driver}'",
+                        )
+                    )
+            elif pf.state == "down":
+                problems.append((f"PF {pf.bdf} is down", f"qathw up {pf.bdf}"))
+            elif pf.state is None and "qat/state" in pf.pci.unreadable:
+                problems.append(
+                    (f"PF {pf.bdf}: state {pf.pci.unreadable['qat/state']}", "run as root")
+                )
+        for vf in self.inv.vfs:
+            parent = self.inv.pf_of(vf)
+            if (
+                parent is not None
+                and parent.state == "down"
+                and parent.pci.driver == parent.kind.family.pf_driver
+            ):
+                problems.append(
+                    (f"VF {vf.bdf}: its PF {parent.bdf} is down", f"qathw up {parent.bdf}")
+                )
+        for em in self.inv.emulated:
+            if em.state != "up":
+                backend = em.control.backend_state.name if em.control else "?"
+                problems.append(
+                    (
+                        f"emulated endpoint {em.bdf}: backend not serving ({backend})",
+                        "start its backend (python -m fakedev serve <file>)",
+                    )
+                )
+        if not problems:
+            n = len(self.inv.pfs) + len(self.inv.emulated)
+            return Check("device-state", title, Status.PASS, f"all {n} up" if n else "no PF here")
+        return Check(
+            "device-state",
+            title,
+            Status.FAIL,
+            _list([p for p, _ in problems]),
+            "; ".join(dict.fromkeys(h for _, h in problems)),
+        )
+
+    # 3 -------------------------------------------------------------------------------
+    def firmware(self) -> Check:
+        title = "firmware files"
+        pfs = [p for p in self.inv.pfs if p.kind.family.firmware]
+        if not pfs:
+            return Check(
+                "firmware",
+                title,
+                Status.SKIP,
+                "no PF on this host (a VM guest's firmware is the host's business)"
+                if self.inv.functions
+                else "no QAT device",
+            )
+        missing: dict[str, list[str]] = {}
+        for pf in pfs:
+            for name in pf.kind.family.firmware:
+                if not self._firmware_present(name):
+                    missing.setdefault(name, []).append(pf.bdf)
+        if not missing:
+            names = sorted({n for p in pfs for n in p.kind.family.firmware})
+            return Check("firmware", title, Status.PASS, f"found {', '.join(names)}")
+        not_up = [b for bdfs in missing.values() for b in bdfs if self.inv.get(b).state != "up"]
+        where = self.env.firmware_dirs[-1]
+        detail = f"missing in {where}: {', '.join(sorted(missing))}"
+        hint = (
+            f"install the linux-firmware files {', '.join(sorted(missing))} into {where} "
+            "(your distribution's linux-firmware package, or linux-firmware.git)"
+        )
+        if not_up:
+            return Check("firmware", title, Status.FAIL, detail + " (the PF cannot start)", hint)
+        return Check(
+            "firmware",
+            title,
+            Status.WARN,
+            detail + " (the PFs are up now; the next driver reload will fail)",
+            hint,
+        )
+
+    def _firmware_present(self, name: str) -> bool:
+        return any(
+            (d / (name + ext)).exists()
+            for d in self.env.firmware_dirs
+            for ext in ("", ".xz", ".zst")
+        )
+
+    # 4 -------------------------------------------------------------------------------
+    def services(self) -> Check:
+        title = "services enabled"
+        endpoints = [f for f in self.inv.pfs if f.pci.driver == f.kind.family.pf_driver]
+        if not endpoints:
+            vfs_with = [v for v in self.inv.vfs if v.services]
+            if not vfs_with:
+                return Check(
+                    "services",
+                    title,
+                    Status.SKIP,
+                    "no PF with a QAT driver (a guest learns services from its VFs)"
+                    if self.inv.functions
+                    else "no QAT device",
+                )
+            endpoints = vfs_with
+        known = [(f, f.services) for f in endpoints]
+        summary = _list([f"{f.bdf} {s or '?'}" for f, s in known], 8)
+        if self.need is None:
+            return Check("services", title, Status.PASS, summary)
+        wanted = SERVICE_NEEDS[self.need]
+        offering = [f for f, s in known if s is not None and all(w in s.split(";") for w in wanted)]
+        if self.need == "dc":
+            offering += [f for f, s in known if s and "dcc" in s.split(";")]
+        if offering:
+            return Check(
+                "services",
+                title,
+                Status.PASS,
+                f"'{self.need}' on {_list([f.bdf for f in offering])}",
+            )
+        unknown = [f for f, s in known if s is None]
+        if unknown and len(unknown) == len(known):
+            return Check(
+                "services",
+                title,
+                Status.WARN,
+                f"services of {_list([f.bdf for f in unknown])} are unknown "
+                "(gen2, or not readable)",
+                "gen2 devices run crypto and compression; read /sys/kernel/debug as root",
+            )
+        target = endpoints[-1]
+        value = "sym;asym" if self.need == "cy" else self.need
+        return Check(
+            "services",
+            title,
+            Status.FAIL,
+            f"no device offers '{self.need}' ({summary})",
+            f"qathw services {target.bdf} '{value}' --restart (as root)",
+        )
+
+    # 5 -------------------------------------------------------------------------------
+    def vfs_enabled(self) -> Check:
+        title = "SR-IOV VFs enabled"
+        pfs = [p for p in self.inv.pfs if p.pci.driver == p.kind.family.pf_driver]
+        gen4 = [p for p in pfs if p.generation >= ids.Generation.GEN4]
+        gen2 = [p for p in pfs if p.generation < ids.Generation.GEN4]
+        if not pfs:
+            if self.inv.vfs:
+                return Check(
+                    "vfs-enabled", title, Status.PASS, f"{len(self.inv.vfs)} VFs (no PF: a guest?)"
+                )
+            return Check(
+                "vfs-enabled",
+                title,
+                Status.SKIP,
+                "emulated endpoints only" if self.inv.functions else "no QAT device",
+            )
+        without = [p for p in gen4 if p.pci.sriov is not None and not (p.pci.sriov.num_vfs or 0)]
+        if without:
+            return Check(
+                "vfs-enabled",
+                title,
+                Status.FAIL if len(without) == len(gen4) else Status.WARN,
+                f"no VFs on {_list([p.bdf for p in without])} "
+                f"({len(gen4) - len(without)} of {len(gen4)} gen4 PFs have them)",
+                f"qathw vfs {without[0].bdf} --enable (as root), for each PF",
+            )
+        if gen2 and not gen4:
+            return Check(
+                "vfs-enabled",
+                title,
+                Status.WARN,
+                f"gen2 PFs only ({_list([p.bdf for p in gen2])}): their VFs cannot use "
+                "vfio-pci, so qathw and qatlib cannot drive them",
+                "use the kernel crypto API or Intel's out-of-tree stack on gen2",
+            )
+        n = sum((p.pci.sriov.num_vfs or 0) for p in gen4 if p.pci.sriov)
+        return Check("vfs-enabled", title, Status.PASS, f"{n} VFs on {len(gen4)} PFs")
+
+    # 6 -------------------------------------------------------------------------------
+    def vf_driver(self) -> Check:
+        title = "VFs bound to vfio-pci"
+        vfs = self.inv.vfs
+        if not vfs:
+            return Check(
+                "vf-driver", title, Status.SKIP, "no VF" if self.inv.functions else "no QAT device"
+            )
+        on_vfio = [v for v in vfs if v.pci.driver in VFIO_DRIVERS]
+        gen2 = [
+            v for v in vfs if v.kind.family.vfio_denylisted and v.pci.driver not in VFIO_DRIVERS
+        ]
+        other = [v for v in vfs if v not in on_vfio and v not in gen2]
+        self.usable_vfs = on_vfio
+        if not gen2 and not other:
+            return Check("vf-driver", title, Status.PASS, f"all {len(vfs)} VFs")
+        details, hints = [], []
+        if other:
+            drivers = sorted({v.pci.driver or "none" for v in other})
+            details.append(
+                f"{len(other)} VF{'s' if len(other) > 1 else ''} on {', '.join(drivers)} "
+                f"({_list([v.bdf for v in other], 3)})"
+            )
+            hints.append(f"qathw bind {other[0].bdf} vfio-pci (as root), for each")
+        if gen2:
+            details.append(
+                f"{len(gen2)} gen2 VF{'s' if len(gen2) > 1 else ''} "
+                f"({gen2[0].kind.family.product}): vfio-pci refuses them (denylist, Linux 5.9+)"
+            )
+            hints.append(
+                f"use the kernel VF driver ({gen2[0].kind.family.vf_name}) with Intel's "
+                "out-of-tree stack; vfio_pci.disable_denylist=1 is unsupported"
+            )
+        status = Status.WARN if on_vfio else Status.FAIL
+        if on_vfio:
+            details.append(f"{len(on_vfio)} usable")
+        return Check("vf-driver", title, status, "; ".join(details), "; ".join(hints))
+
+    # 7 -------------------------------------------------------------------------------
+    def vfio_access(self) -> Check:
+        title = "/dev/vfio open to this user"
+        vfs = [v for v in self.inv.vfs if v.pci.driver in VFIO_DRIVERS]
+        vfs += [e for e in self.inv.emulated if e.pci.driver in VFIO_DRIVERS]
+        if not vfs:
+            self.usable_vfs = []
+            return Check(
+                "vfio-access",
+                title,
+                Status.SKIP,
+                "no function bound to vfio-pci" if self.inv.functions else "no QAT device",
+            )
+        denied: list[str] = []
+        missing: list[str] = []
+        ok: list[QatFunction] = []
+        sample = None
+        container = self.host.vfio / "vfio"
+        for v in vfs:
+            node = v.pci.vfio_node(self.host)
+            if node is None or not node.exists():
+                missing.append(f"{v.bdf} ({node})")
+            elif not os.access(node, os.R_OK | os.W_OK):
+                denied.append(str(node))
+                sample = sample or node
+            else:
+                ok.append(v)
+        self.usable_vfs = [v for v in ok if v.role is Role.VF]
+        details, hints = [], []
+        if not container.exists() or not os.access(container, os.R_OK | os.W_OK):
+            details.append(f"{container} missing or not writable")
+            hints.append("modprobe vfio-pci; /dev/vfio/vfio must be mode 0666")
+        if denied:
+            owner = _owner(sample) if sample else ""
+            details.append(
+                f"uid {self.env.euid} cannot open {len(denied)} of {len(vfs)} nodes "
+                f"(e.g. {denied[0]}: {owner})"
+            )
+            hints.append(
+                "add the user to group 'qat' and give the group rw on the nodes "
+                "(chgrp qat /dev/vfio/N; chmod g+rw), as qatlib's qat_init.sh does; "
+                "or run as root"
+            )
+        if missing:
+            details.append(f"no node for {_list(missing, 2)}")
+            hints.append("rebind the VF to vfio-pci; check udev created /dev/vfio nodes")
+        if not details:
+            return Check("vfio-access", title, Status.PASS, f"{len(ok)} nodes open rw")
+        status = Status.WARN if ok else Status.FAIL
+        if ok:
+            details.append(f"{len(ok)} usable")
+        return Check("vfio-access", title, status, "; ".join(details), "; ".join(hints))
+
+    # 8 -------------------------------------------------------------------------------
+    def memlock(self) -> Check:
+        title = "locked-memory limit"
+        usable = self.usable_vfs
+        if not usable:
+            return Check(
+                "memlock",
+                title,
+                Status.SKIP,
+                "no VF usable by this user" if self.inv.functions else "no QAT device",
+            )
+        if self.env.cap_ipc_lock:
+            return Check(
+                "memlock", title, Status.PASS, "not limited (CAP_IPC_LOCK: VFIO pins freely)"
+            )
+        limit = self.env.memlock
+        if limit is None:
+            return Check("memlock", title, Status.PASS, "RLIMIT_MEMLOCK unlimited")
+        # qatlib's default policy gives a process one VF of each PF.
+        per_process = len({v.pf for v in usable}) or 1
+        need = per_process * MEMLOCK_PER_VF
+        detail = (
+            f"RLIMIT_MEMLOCK {_mib(limit)}; a process using one VF of each of "
+            f"{per_process} PF{'s' if per_process > 1 else ''} pins at least {_mib(need)} "
+            "(16 MiB per VF) plus its own buffers"
+        )
+        if limit < need:
+            return Check(
+                "memlock",
+                title,
+                Status.FAIL,
+                detail,
+                f"raise it: 'ulimit -l {max(need, 512 * MIB) // 1024}' for the shell, or "
+                "a memlock line in /etc/security/limits.conf (LimitMEMLOCK= for services)",
+            )
+        return Check("memlock", title, Status.PASS, detail)
+
+    # 9 -------------------------------------------------------------------------------
+    def hugepages(self) -> Check:
+        title = "hugepages"
+        hp = self.host.sys / "kernel" / "mm" / "hugepages" / "hugepages-2048kB"
+        nr = self._int(hp / "nr_hugepages")
+        free = self._int(hp / "free_hugepages")
+        noiommu = self._read(
+            self.host.sys / "module" / "vfio" / "parameters" / "enable_unsafe_noiommu_mode"
+        ) in ("Y", "1")
+        wanted_text = self.env.env.get(HUGEPAGE_ENV)
+        try:
+            wanted = int(wanted_text) if wanted_text else 0
+        except ValueError:
+            return Check(
+                "hugepages",
+                title,
+                Status.FAIL,
+                f"{HUGEPAGE_ENV}={wanted_text!r} is not a number",
+                f"set {HUGEPAGE_ENV} to a page count, or unset it",
+            )
+        if nr is None:
+            return Check("hugepages", title, Status.SKIP, f"{hp} not present")
+        fix = f"echo {max(wanted, 1024)} > {hp / 'nr_hugepages'} (as root)"
+        if noiommu and nr == 0:
+            return Check(
+                "hugepages",
+                title,
+                Status.FAIL,
+                "VFIO no-IOMMU mode needs 2 MiB hugepages and none are reserved",
+                fix,
+            )
+        if wanted and nr == 0:
+            return Check(
+                "hugepages",
+                title,
+                Status.FAIL,
+                f"{HUGEPAGE_ENV}={wanted} but no 2 MiB hugepages are reserved",
+                fix,
+            )
+        if wanted and free is not None and free < wanted:
+            return Check(
+                "hugepages",
+                title,
+                Status.WARN,
+                f"{HUGEPAGE_ENV}={wanted} but only {free} of {nr} 2 MiB pages are free",
+                "reserve more, or lower the per-process budget",
+            )
+        if nr:
+            use = (
+                f"used up to {wanted} per process"
+                if wanted
+                else f"qatlib uses them only with {HUGEPAGE_ENV} set"
+            )
+            return Check(
+                "hugepages", title, Status.PASS, f"{nr} 2 MiB pages reserved, {free} free; {use}"
+            )
+        return Check(
+            "hugepages", title, Status.PASS, "none reserved; qatlib uses 4 KiB pages (the default)"
+        )
+
+    def _read(self, path: Path) -> str | None:
+        try:
+            return self.io.read(path).decode().strip()
+        except OSError:
+            return None
+
+    def _int(self, path: Path) -> int | None:
+        text = self._read(path)
+        return int(text) if text is not None and text.isdigit() else None
+
+    # 10 ------------------------------------------------------------------------------
+    def iommu(self) -> Check:
+        title = "IOMMU"
+        try:
+            groups = self.io.listdir(self.host.iommu_groups)
+        except OSError:
+            groups = []
+        noiommu = self._read(
+            self.host.sys / "module" / "vfio" / "parameters" / "enable_unsafe_noiommu_mode"
+        ) in ("Y", "1")
+        needed = bool(self.inv.pfs or self.inv.vfs)
+        if groups:
+            if noiommu and all(
+                self._read(self.host.iommu_groups / g / "name") == "vfio-noiommu" for g in groups
+            ):
+                return Check(
+                    "iommu",
+                    title,
+                    Status.WARN,
+                    f"VFIO no-IOMMU mode ({len(groups)} groups): DMA is not isolated",
+                    "for production, boot with intel_iommu=on and VT-d enabled",
+                )
+            return Check("iommu", title, Status.PASS, f"on ({len(groups)} IOMMU groups)")
+        cmd = self.env.cmdline or ""
+        asked = [t for t in cmd.split() if t.startswith(("intel_iommu=", "amd_iommu=", "iommu="))]
+        if asked:
+            detail = f"no IOMMU groups although the command line has {' '.join(asked)}"
+            hint = "enable VT-d (or AMD-Vi) in the BIOS; check dmesg for DMAR errors"
+        else:
+            detail = "off: no IOMMU groups" + (
+                ", and no intel_iommu=on on the kernel command line" if self.env.cmdline else ""
+            )
+            hint = "boot with intel_iommu=on (iommu=pt for speed) and VT-d enabled in the BIOS"
+        if needed:
+            return Check("iommu", title, Status.FAIL, detail + "; SR-IOV and VFIO need it", hint)
+        return Check(
+            "iommu",
+            title,
+            Status.WARN,
+            detail + " (VFIO will need it once a device is added)",
+            hint,
+        )
+
+
+def _owner(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return "?"
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        user, group = str(st.st_uid), str(st.st_gid)
+    return f"{user}:{group} {stat.filemode(st.st_mode)}"
+
+
+def run(
+    inventory: Inventory,
+    env: Environment,
+    *,
+    need: str | None = None,
+    io: SysfsIO | None = None,
+) -> list[Check]:
+    """Run every check, in order.
+
+    Args:
+        inventory: what :func:`qathw.discovery.discover` found.
+        env: facts about this process (:meth:`Environment.from_system`).
+        need: a service the user needs (``sym``, ``asym``, ``cy``, ``dc``, ``decomp``,
+            ``dcc``); without it the services check only reports.
+        io: the sysfs seam.
+
+    Returns:
+        The checks, in order.
+
+    Raises:
+        ValueError: unknown ``need``.
+    """
+    if need is not None and need not in SERVICE_NEEDS:
+        raise ValueError(f"unknown service {need!r}; one of {', '.join(SERVICE_NEEDS)}")
+    d = _Doctor(inventory, env, need, io or sysfsio.current())
+    first = d.devices()
+    checks = [first]
+    if first.status is Status.FAIL:
+        skipped = [
+            ("device-state", "devices bound and up"),
+            ("firmware", "firmware files"),
+            ("services", "services enabled"),
+            ("vfs-enabled", "SR-IOV VFs enabled"),
+            ("vf-driver", "VFs bound to vfio-pci"),
+            ("vfio-access", "/dev/vfio open to this user"),
+            ("memlock", "locked-memory limit"),
+        ]
+        checks += [Check(i, t, Status.SKIP, "no QAT device") for i, t in skipped]
+    else:
+        checks += [d.state(), d.firmware(), d.services(), d.vfs_enabled(), d.vf_driver()]
+        checks += [d.vfio_access(), d.memlock()]
+    checks += [d.hugepages(), d.iommu()]
+    return checks
