@@ -5,11 +5,15 @@
 (``qat_dev<d>``, the accel id), and ``<d>`` is what goes into ``S_DEV<d>_INT_i``
 (reference §1, §7).
 
-Until device discovery feeds real accel ids, the started devices are the configuration
+Which devices are "started", and their numbers, come from the host when it has QAT
+functions: discovery (:mod:`qathw.discovery`) numbers them as the kernel does, and a
+device is started when it is up and its ``<class>_dev<inst_id>.conf`` is in the config
+directory — as ``adf_ctl`` picks the file for ``qat_dev<d>``. On a host without QAT
+functions (a laptop, CI, this project's tests), the started devices are the configuration
 files present in the config directory, numbered in one deterministic order: by family
 (the order of :data:`qathw.ids.FAMILIES`: gen1, then gen2 dh895xcc, c6xx, c3xxx, d15xx,
-200xx, then c4xxx, 4xxx, 420xx, 6xxx), PFs before their VFs, then by ``N``.
-:func:`number_devices` is the only place that decides this numbering.
+200xx, then c4xxx, 4xxx, 420xx, 6xxx), PFs before their VFs, then by ``N``
+(:func:`number_devices`).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from pathlib import Path
 
 from qathw import paths
 from qathw.config.profiles import DeviceProfile, profile_for
+from qathw.discovery import Inventory, discover
 from qathw.errors import ConfigError
-from qathw.ids import FAMILIES
+from qathw.ids import FAMILIES, Generation
 
 _FILE_NAME = re.compile(r"(?P<type>[0-9a-z]+?)(?P<qa>_qa)?_dev(?P<n>[0-9]+)\.conf")
 
@@ -49,12 +54,14 @@ class DeviceRef:
         class_name: the device type (``4xxx``, ``c6xxvf``).
         inst_id: ``N`` of the file name (per type), when the file is named that way.
         path: the configuration file.
+        bdf: the PCI function it configures, when discovery found one.
     """
 
     accel_id: int
     class_name: str
     inst_id: int | None = None
     path: str | None = None
+    bdf: str | None = None
 
     @property
     def name(self) -> str:
@@ -77,6 +84,7 @@ class DeviceRef:
             "type": self.class_name,
             "inst_id": self.inst_id,
             "file": self.path,
+            "bdf": self.bdf,
         }
 
 
@@ -130,11 +138,18 @@ def number_devices(
     )
 
 
-def started_devices(config_dir: str | os.PathLike[str] | None = None) -> tuple[DeviceRef, ...]:
-    """The devices that are "started": those with a configuration file in ``config_dir``.
+def started_devices(
+    config_dir: str | os.PathLike[str] | None = None,
+    *,
+    inventory: Inventory | None = None,
+) -> tuple[DeviceRef, ...]:
+    """The started devices: what the host runs with a configuration file, in accel-id order.
 
     Args:
-        config_dir: where to look; ``$QATHW_CONFIG_DIR`` or ``/etc`` when ``None``.
+        config_dir: where ``<type>_dev<N>.conf`` files are; ``$QATHW_CONFIG_DIR`` or ``/etc``.
+        inventory: the host's QAT functions; discovered under ``$QATHW_SYSFS_ROOT`` (or
+            ``/``) when ``None``. With no QAT function on the host, the configuration
+            files alone say which devices there are.
 
     Returns:
         The devices in accel-id order (possibly none).
@@ -151,9 +166,37 @@ def started_devices(config_dir: str | os.PathLike[str] | None = None) -> tuple[D
             f"cannot list the configuration directory {where}",
             hint=f"set {paths.ENV_CONFIG_DIR} to the directory holding <type>_dev<N>.conf",
         ) from exc
+    inv = inventory if inventory is not None else discover()
+    if inv.accel_devices:
+        return _discovered_devices(inv, where, set(names))
     found = []
     for name in names:
         parsed = parse_file_name(name)
         if parsed is not None and (where / name).is_file():
             found.append((where / name, parsed[0], parsed[1]))
     return number_devices(found)
+
+
+def config_file_name(class_name: str, inst_id: int, generation: Generation) -> str:
+    """The file ``adf_ctl`` reads for a device: ``<class>_dev<N>.conf`` (gen1 ``_qa_dev``)."""
+    infix = "_qa" if generation == Generation.GEN1 else ""
+    return f"{class_name}{infix}_dev{inst_id}.conf"
+
+
+def _discovered_devices(inv: Inventory, where: Path, names: set[str]) -> tuple[DeviceRef, ...]:
+    devices = []
+    for fn in inv.accel_devices:
+        if fn.state != "up" or fn.accel_id is None or fn.inst_id is None:
+            continue  # the driver starts only devices that are up
+        name = config_file_name(fn.class_name, fn.inst_id, fn.generation)
+        if name in names and (where / name).is_file():
+            devices.append(
+                DeviceRef(
+                    accel_id=fn.accel_id,
+                    class_name=fn.class_name,
+                    inst_id=fn.inst_id,
+                    path=str(where / name),
+                    bdf=fn.bdf,
+                )
+            )
+    return tuple(devices)
