@@ -7,6 +7,7 @@ is pinned by tests against the offsets in ../shared/reference/qat-wire-format.md
 Modules: :mod:`~qathw.fw.bits` (mask/shift helpers), :mod:`~qathw.fw.common` (header,
 middle part, response, status), :mod:`~qathw.fw.la` (lookaside symmetric crypto),
 :mod:`~qathw.fw.hw` (cipher and auth slice configuration blocks), :mod:`~qathw.fw.comp`
-(compression), :mod:`~qathw.fw.sgl` (buffer lists), :mod:`~qathw.fw.dtypes` (numpy
+(compression), :mod:`~qathw.fw.comp20` (gen4 compression slice configuration words),
+:mod:`~qathw.fw.sgl` (buffer lists), :mod:`~qathw.fw.dtypes` (numpy
 structured dtypes derived from the ctypes layouts, for batches).
 """

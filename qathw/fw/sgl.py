@@ -11,6 +11,9 @@ from __future__ import annotations
 import ctypes
 
 SGL_DESC_ALIGN = 8  # ICP_DESCRIPTOR_ALIGNMENT_BYTES: the list must be at least 8-byte aligned
+# Entries per list the emulated device accepts (fakedev's limit, not a firmware constant:
+# Linux uses 4, DPDK up to 16); 1024 pages of 4 KiB = 4 MiB.
+SGL_MAX_ENTRIES = 1024
 
 
 class qat_alg_buf(ctypes.LittleEndianStructure):

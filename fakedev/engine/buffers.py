@@ -1,0 +1,96 @@
+"""Source and destination buffers as the device sees them: flat, or scatter-gather lists.
+
+An SGL is one logical buffer: request offsets count bytes of its entries concatenated
+(reference §2.8). Every address goes through :class:`~fakedev.memory.DeviceMemory`, so a
+bad one raises :class:`~fakedev.memory.DmaFault`; the list itself is bounded (entry
+count, 8-byte alignment) before it is walked.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from fakedev.engine.reject import Reject
+from fakedev.memory import DeviceMemory
+from qathw.fw.common import Status
+from qathw.fw.sgl import SGL_DESC_ALIGN, SGL_MAX_ENTRIES
+
+
+class LogicalBuffer:
+    """Bytes spread over one or more device-memory ranges, addressed as one.
+
+    Args:
+        memory: device memory the ranges live in.
+        ranges: ``(iova, length)`` pieces, in order.
+    """
+
+    __slots__ = ("_memory", "_ranges", "length")
+
+    def __init__(self, memory: DeviceMemory, ranges: list[tuple[int, int]]) -> None:
+        self._memory = memory
+        self._ranges = ranges
+        self.length = sum(n for _, n in ranges)
+        for iova, n in ranges:  # fault now, before anything is read or written
+            memory.view(iova, n)
+
+    def _pieces(self, offset: int, length: int) -> list[tuple[int, int]]:
+        """Device ranges covering ``[offset, offset+length)``."""
+        if offset < 0 or length < 0 or offset + length > self.length:
+            raise Reject(
+                Status.INVALID_PARAM,
+                f"bytes [{offset}, {offset + length}) outside a {self.length}-byte buffer",
+            )
+        out: list[tuple[int, int]] = []
+        pos = 0
+        for iova, n in self._ranges:
+            if length <= 0:
+                break
+            if offset < pos + n:
+                skip = max(0, offset - pos)
+                take = min(n - skip, length)
+                if take > 0:
+                    out.append((iova + skip, take))
+                    offset += take
+                    length -= take
+            pos += n
+        return out
+
+    def read(self, offset: int, length: int) -> bytes:
+        """A copy of ``length`` bytes at logical ``offset``."""
+        pieces = self._pieces(offset, length)
+        if len(pieces) == 1:
+            return self._memory.read(*pieces[0])
+        return b"".join(self._memory.read(i, n) for i, n in pieces)
+
+    def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` at logical ``offset``."""
+        mv = memoryview(data).cast("B")
+        pos = 0
+        for iova, n in self._pieces(offset, len(mv)):
+            self._memory.write(iova, mv[pos : pos + n])
+            pos += n
+
+
+def open_buffer(memory: DeviceMemory, addr: int, length: int, sgl: bool) -> LogicalBuffer:
+    """The logical buffer a request's address names.
+
+    Args:
+        memory: device memory.
+        addr: ``src_data_addr`` or ``dest_data_addr``.
+        length: ``src_length`` / ``dst_length`` (flat buffers only; SGLs carry their own).
+        sgl: the request's pointer type is SGL.
+
+    Raises:
+        Reject: a misaligned list or too many entries (INVALID_PARAM).
+        DmaFault: the list or an entry leaves device memory.
+    """
+    if not sgl:
+        return LogicalBuffer(memory, [(addr, length)])
+    if addr % SGL_DESC_ALIGN:
+        raise Reject(Status.INVALID_PARAM, f"buffer list at {addr:#x} is not 8-byte aligned")
+    (num,) = struct.unpack("<I", memory.read(addr + 8, 4))
+    if num == 0 or num > SGL_MAX_ENTRIES:
+        raise Reject(Status.INVALID_PARAM, f"buffer list has {num} entries (1..{SGL_MAX_ENTRIES})")
+    raw = memory.read(addr + 16, 16 * num)
+    ranges = [(a, n) for n, a in struct.iter_unpack("<I4xQ", raw)]
+    return LogicalBuffer(memory, ranges)

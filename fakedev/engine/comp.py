@@ -1,0 +1,278 @@
+"""The COMP service: stateless deflate and inflate, as a gen4 endpoint runs them.
+
+A request carries the gen4 slice configuration words inline (bytes 8-15, big-endian
+values, :mod:`qathw.fw.comp20`), ``comp_len`` bytes of input and an output capacity
+``out_buffer_sz``. The output is raw deflate (RFC 1951), as the hardware produces; zlib
+does the work.
+
+* Static vs dynamic Huffman: command STATIC gives fixed codes (zlib ``Z_FIXED``), DYNAMIC
+  gives dynamic codes (zlib's default strategy). The hardware format in the lower word
+  must be DEFLATE or ILZ77 (LZ4, LZ4S and ZSTD are unsupported); the search depth maps to
+  zlib levels 1 / 6 / 9 as DPDK maps levels onto depths.
+* BFINAL set: the stream ends with a final block (response flag EOLB). BFINAL clear: it
+  ends on a byte boundary after a sync flush, so the next request's output can follow.
+* Overflow (output larger than ``out_buffer_sz``): the device delivers the longest input
+  prefix whose compressed form fits, as non-final blocks ending on a byte boundary, and
+  answers ERR_CODE_OVERFLOW_ERROR (-11) with ``input_byte_counter`` = input consumed and
+  ``output_byte_counter`` = bytes written: the caller continues with the rest of the input
+  in a new request (DPDK's "recoverable" overflow). Dynamic compression reports it from the
+  translator (XLAT status, ``xlat_err_code``), static from the compressor (CMP status,
+  ``cmp_err_code``).
+* Decompression stops at the end of the final block (EOLB set) or when the input runs out
+  (EOLB clear, status OK: the stream was not finished). Output that does not fit is an
+  overflow (-11) with the counters; a corrupt stream gives the deflate error codes -1..-10.
+* Compress-and-verify (CNV, req_par_flags bit 16): the output is inflated and compared
+  with the input; the response carries hdr flag CNV. Hosts require it.
+* The response carries CRC32 and Adler-32 of the uncompressed bytes, seeded from the
+  request's ``initial_crc32``/``initial_adler``.
+"""
+
+from __future__ import annotations
+
+import struct
+import traceback
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from fakedev.engine.buffers import LogicalBuffer, open_buffer
+from fakedev.engine.reject import Reject
+from fakedev.memory import DeviceMemory, DmaFault
+from fakedev.services import make_response
+from qathw.fw import comp, comp20
+from qathw.fw.common import (
+    COMN_CD_FLD_TYPE_BITPOS,
+    HDR_FLAG_VALID,
+    REQ_DEFAULT_SZ,
+    RESP_HDR_FLAG_CNV,
+    ErrCode,
+    ServiceType,
+    Status,
+)
+
+Bytes2D = npt.NDArray[np.uint8]
+_Deflate = Callable[[bytes, bool], bytes]
+
+_HDR = struct.Struct("<xBBBHBB")
+_MID = struct.Struct("<QQQII")
+_PARS = struct.Struct("<IIIII")  # @56: comp_len, out_buffer_sz, initial crc32, adler, flags
+_TAIL = struct.Struct("<IIII")  # response @16: consumed, produced, crc32, adler32
+
+UNSUPPORTED = Status.CMP | Status.UNSUPPORTED_REQUEST
+INVALID = Status.CMP | Status.INVALID_PARAM
+
+_LEVEL: dict[int, int] = {
+    comp20.SearchDepth.LEVEL_1: 1,
+    comp20.SearchDepth.LEVEL_6: 6,
+    comp20.SearchDepth.LEVEL_9: 9,
+}
+
+# zlib's inflate messages -> the firmware's deflate error codes (reference §2.3.2)
+_INFLATE_ERRORS = (
+    ("invalid block type", ErrCode.INVALID_BLOCK_TYPE),
+    ("invalid stored block lengths", ErrCode.NO_MATCH_ONES_COMP),
+    ("too many length or distance symbols", ErrCode.TOO_MANY_LEN_OR_DIS),
+    ("invalid code lengths set", ErrCode.INCOMPLETE_LEN),
+    ("invalid bit length repeat", ErrCode.RPT_LEN_NO_FIRST_LEN),
+    ("invalid literal/lengths set", ErrCode.INV_LIT_LEN_CODE_LEN),
+    ("invalid code -- missing end-of-block", ErrCode.INV_LIT_LEN_CODE_LEN),
+    ("invalid distances set", ErrCode.INV_DIS_CODE_LEN),
+    ("invalid literal/length code", ErrCode.INV_LIT_LEN_DIS_IN_BLK),
+    ("invalid distance code", ErrCode.INV_LIT_LEN_DIS_IN_BLK),
+    ("invalid distance too far back", ErrCode.DIS_TOO_FAR_BACK),
+)
+
+
+def _wire_word(req: bytes, off: int) -> int:
+    """A config word's field value: the drivers store it byte-swapped, i.e. big-endian."""
+    return int.from_bytes(req[off : off + 4], "big")
+
+
+class CompHandler:
+    """The COMP service handler (``ServiceHandler`` with ``process_batch``).
+
+    Attributes:
+        internal_errors / last_internal_error: as :class:`~fakedev.engine.la.LaHandler`.
+    """
+
+    def __init__(self) -> None:
+        self.internal_errors = 0
+        self.last_internal_error: str | None = None
+
+    def __call__(self, request: bytes, memory: DeviceMemory) -> bytes:
+        """Execute one 128-byte request; return its 32-byte response. Never raises."""
+        req = bytes(request)
+        padded = req.ljust(REQ_DEFAULT_SZ, b"\0")
+        try:
+            return self._execute(req, memory)
+        except Reject as r:
+            refused = r.status & (Status.INVALID_PARAM | Status.UNSUPPORTED_REQUEST)
+            status = r.status | (Status.CMP if refused else 0)
+            return make_response(padded, status, cmp_err=r.cmp_err, xlat_err=r.xlat_err)
+        except DmaFault:
+            return make_response(padded, Status.CMP | Status.XLAT, cmp_err=ErrCode.ENDPOINT_ERROR)
+        except Exception:
+            self.internal_errors += 1
+            self.last_internal_error = traceback.format_exc()
+            return make_response(padded, Status.CMP, cmp_err=ErrCode.FATAL_ERROR)
+
+    def process_batch(self, requests: Bytes2D, memory: DeviceMemory) -> Bytes2D:
+        """Execute a ``(n, 128)`` batch in order (one at a time: deflate does not batch)."""
+        reqs = np.ascontiguousarray(requests, dtype=np.uint8).reshape(-1, REQ_DEFAULT_SZ)
+        out = np.empty((reqs.shape[0], 32), dtype=np.uint8)
+        for i in range(reqs.shape[0]):
+            out[i] = np.frombuffer(self(reqs[i].tobytes(), memory), dtype=np.uint8)
+        return out
+
+    def _execute(self, req: bytes, mem: DeviceMemory) -> bytes:
+        if len(req) != REQ_DEFAULT_SZ:
+            raise Reject(INVALID, f"COMP requests are 128 bytes, got {len(req)}")
+        cmd, svc, hflags, flags, cflags, ext = _HDR.unpack_from(req)
+        if svc != ServiceType.COMP:
+            raise Reject(UNSUPPORTED, f"service type {svc} sent to the COMP service")
+        if not hflags & HDR_FLAG_VALID:
+            raise Reject(INVALID, "the request's valid bit is clear")
+        if cmd not in (comp.CompCmd.STATIC, comp.CompCmd.DYNAMIC, comp.CompCmd.DECOMPRESS):
+            raise Reject(UNSUPPORTED, f"compression command {cmd}")
+        if not cflags & (1 << COMN_CD_FLD_TYPE_BITPOS):
+            raise Reject(UNSUPPORTED, "a compression content descriptor (gen4 takes inline words)")
+        if flags & (1 << comp.COMP_SESSION_TYPE_BITPOS):
+            raise Reject(UNSUPPORTED, "stateful compression")
+        if ext:
+            raise Reject(UNSUPPORTED, f"extended flags {ext:#x}")
+        in_len, out_cap, crc0, adler0, pflags = _PARS.unpack_from(req, 56)
+        sop = pflags & (1 << comp.COMP_SOP_BITPOS)
+        eop = pflags & (1 << comp.COMP_EOP_BITPOS)
+        if not (sop and eop):
+            raise Reject(UNSUPPORTED, "partial (SOP/EOP) requests: stateless needs both")
+        bfinal = bool(pflags & (1 << comp.COMP_BFINAL_BITPOS))
+        cnv = bool(pflags & (1 << comp.COMP_CNV_BITPOS))
+        lower = _wire_word(req, 8)
+
+        _, src_addr, dst_addr, src_len, dst_len = _MID.unpack_from(req, 24)
+        sgl = bool(cflags & 1)
+        src = open_buffer(mem, src_addr, src_len, sgl)
+        dst = open_buffer(mem, dst_addr, dst_len, sgl)
+        if in_len > src.length:
+            raise Reject(INVALID, f"comp_len {in_len} exceeds the {src.length}-byte source")
+        if out_cap > dst.length:
+            raise Reject(
+                INVALID, f"out_buffer_sz {out_cap} exceeds the {dst.length}-byte destination"
+            )
+        data = src.read(0, in_len)
+
+        if cmd == comp.CompCmd.DECOMPRESS:
+            fmt = comp20.decomp_lower_format(lower)
+            if fmt != comp20.HwDecompFormat.DEFLATE:
+                raise Reject(UNSUPPORTED, f"decompression format {fmt}")
+            return self._inflate(req, dst, data, out_cap, crc0, adler0)
+        fmt = comp20.comp_lower_format(lower)
+        if fmt not in (comp20.HwCompFormat.DEFLATE, comp20.HwCompFormat.ILZ77):
+            raise Reject(UNSUPPORTED, f"compression format {fmt}")
+        depth = comp20.comp_lower_search_depth(lower)
+        if depth not in _LEVEL:
+            raise Reject(INVALID, f"search depth {depth}")
+        static = cmd == comp.CompCmd.STATIC
+        return self._deflate(
+            req, dst, data, out_cap, crc0, adler0, _LEVEL[depth], static, bfinal, cnv
+        )
+
+    def _deflate(
+        self,
+        req: bytes,
+        dst: LogicalBuffer,
+        data: bytes,
+        out_cap: int,
+        crc0: int,
+        adler0: int,
+        level: int,
+        static: bool,
+        bfinal: bool,
+        cnv: bool,
+    ) -> bytes:
+        strategy = zlib.Z_FIXED if static else zlib.Z_DEFAULT_STRATEGY
+
+        def deflate(chunk: bytes, final: bool) -> bytes:
+            c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, strategy)
+            return c.compress(chunk) + c.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+
+        out = deflate(data, bfinal)
+        consumed = len(data)
+        overflow = len(out) > out_cap
+        if overflow:
+            consumed, out = self._longest_fit(data, out_cap, deflate)
+        if cnv and zlib.decompressobj(-15).decompress(out) != data[:consumed]:
+            raise Reject(Status.CMP, "compress-and-verify failed", cmp_err=ErrCode.CNV_ERROR)
+        dst.write(0, out)
+        hdr_flags = RESP_HDR_FLAG_CNV if cnv else 0
+        tail = _TAIL.pack(
+            consumed,
+            len(out),
+            zlib.crc32(data[:consumed], crc0),
+            zlib.adler32(data[:consumed], adler0),
+        )
+        if overflow:
+            if static:
+                return make_response(
+                    req, Status.CMP, cmp_err=ErrCode.OVERFLOW_ERROR, hdr_flags=hdr_flags, tail=tail
+                )
+            return make_response(
+                req, Status.XLAT, xlat_err=ErrCode.OVERFLOW_ERROR, hdr_flags=hdr_flags, tail=tail
+            )
+        status = Status.CMP_END_OF_LAST_BLK if bfinal else 0
+        return make_response(req, status, hdr_flags=hdr_flags, tail=tail)
+
+    @staticmethod
+    def _longest_fit(data: bytes, cap: int, deflate: _Deflate) -> tuple[int, bytes]:
+        """The longest prefix whose non-final deflate output fits ``cap`` (binary search)."""
+        best, best_out = 0, deflate(b"", False)
+        if len(best_out) > cap:
+            return 0, b""
+        lo, hi = 1, len(data) - 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            out = deflate(data[:mid], False)
+            if len(out) <= cap:
+                best, best_out = mid, out
+                lo = mid + 1
+            else:
+                hi = mid - 1
+        return best, best_out
+
+    def _inflate(
+        self, req: bytes, dst: LogicalBuffer, data: bytes, out_cap: int, crc0: int, adler0: int
+    ) -> bytes:
+        d = zlib.decompressobj(-15)
+        overflow = False
+        try:
+            if out_cap == 0:  # zlib reads max_length 0 as "no limit"
+                overflow = bool(zlib.decompressobj(-15).decompress(data, 1))
+                out = b"" if overflow else d.decompress(data)
+            else:
+                out = d.decompress(data, out_cap)
+                if not d.eof and len(out) == out_cap:
+                    overflow = bool(d.copy().decompress(d.unconsumed_tail, 1))
+                    if not overflow:
+                        d.decompress(d.unconsumed_tail)  # the rest yields no output
+        except zlib.error as exc:
+            code = _inflate_code(str(exc))
+            raise Reject(Status.CMP, f"corrupt deflate stream: {exc}", cmp_err=code) from None
+        if overflow and out_cap == 0:
+            consumed = 0
+        else:
+            consumed = len(data) - len(d.unconsumed_tail) - len(d.unused_data)
+        dst.write(0, out)
+        tail = _TAIL.pack(consumed, len(out), zlib.crc32(out, crc0), zlib.adler32(out, adler0))
+        if overflow:
+            return make_response(req, Status.CMP, cmp_err=ErrCode.OVERFLOW_ERROR, tail=tail)
+        status = Status.CMP_END_OF_LAST_BLK if d.eof else 0
+        return make_response(req, status, tail=tail)
+
+
+def _inflate_code(message: str) -> int:
+    for text, code in _INFLATE_ERRORS:
+        if text in message:
+            return int(code)
+    return int(ErrCode.SOFT_ERROR)
