@@ -3,13 +3,16 @@
 The transport and request layers allocate descriptors, rings and data buffers from a
 :class:`DmaPool`; they never know where the memory comes from. Implementations:
 
-* the device-memory window of an emulated endpoint (the device can reach nothing else);
-* VFIO: anonymous memory mapped into the IOMMU with ``VFIO_IOMMU_MAP_DMA``.
+* the device-memory window of an emulated endpoint (the device can reach nothing else):
+  :class:`WindowDmaPool`, below;
+* VFIO: anonymous memory mapped into the IOMMU with ``VFIO_IOMMU_MAP_DMA`` (``qathw.vfio``).
 """
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
+
+from qathw.errors import DmaError, DmaPoolExhaustedError
 
 
 @runtime_checkable
@@ -58,3 +61,202 @@ class DmaPool(Protocol):
     def close(self) -> None:
         """Release the pool's memory and mappings; buffers become unusable."""
         ...
+
+
+# --- the device-memory window of an emulated endpoint -----------------------------------
+
+
+class WindowDmaBuffer:
+    """A block of a :class:`WindowDmaPool`.
+
+    Attributes:
+        iova: device address of the first byte.
+        size: bytes in the block.
+        view: a writable byte view of the block; released when the block is freed or the
+            pool closes (drop any numpy array made over it first).
+    """
+
+    __slots__ = ("_iova", "_offset", "_pool", "_size", "_view")
+
+    def __init__(self, pool: WindowDmaPool, offset: int, size: int, view: memoryview) -> None:
+        self._pool = pool
+        self._offset = offset
+        self._size = size
+        self._iova = pool.iova_base + offset
+        self._view: memoryview | None = view
+
+    @property
+    def iova(self) -> int:
+        return self._iova
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def view(self) -> memoryview:
+        if self._view is None:
+            raise DmaError(f"DMA buffer at {self._iova:#x} was freed")
+        return self._view
+
+    def _release(self) -> None:
+        if self._view is not None:
+            self._view.release()
+            self._view = None
+
+    def __repr__(self) -> str:
+        return f"<WindowDmaBuffer iova={self._iova:#x} size={self._size:#x}>"
+
+
+class WindowDmaPool:
+    """DMA-able memory carved from one window whose device addresses are known.
+
+    This is the pool of an emulated endpoint: its device-memory window, where IOVA
+    ``iova_base + x`` is byte ``x`` of the window. The device can reach nothing else, so
+    everything the driver hands it (rings, descriptors, buffers) comes from here.
+
+    Allocation is first fit over an address-ordered free list; freeing coalesces with
+    both neighbours, so a pool whose buffers are all freed is one block again.
+    Alignment is of the IOVA (what the device checks), not of the CPU address.
+
+    Args:
+        window: a writable byte view of the window (e.g. ``Mmio.view()`` of it).
+        iova_base: device address of ``window[0]``.
+        name: how errors name the pool.
+        hint: what to tell the user when the pool is exhausted.
+
+    Raises:
+        ValueError: the window is read-only or empty.
+    """
+
+    def __init__(
+        self,
+        window: memoryview,
+        iova_base: int,
+        *,
+        name: str = "DMA pool",
+        hint: str = "free buffers you no longer need, or use a larger pool",
+    ) -> None:
+        if window.readonly:
+            raise ValueError("a DMA pool window must be writable")
+        if len(window) == 0:
+            raise ValueError("a DMA pool window must not be empty")
+        self._window: memoryview | None = window
+        self._base = iova_base
+        self._capacity = len(window)
+        self._name = name
+        self._hint = hint
+        self._free: list[tuple[int, int]] = [(0, len(window))]  # (offset, size), by offset
+        self._used: dict[int, WindowDmaBuffer] = {}  # offset -> buffer
+
+    @property
+    def capacity(self) -> int:
+        """Bytes the pool manages in total."""
+        return self._capacity
+
+    @property
+    def iova_base(self) -> int:
+        """Device address of the first byte of the window."""
+        return self._base
+
+    @property
+    def free_bytes(self) -> int:
+        """Bytes not allocated (possibly fragmented)."""
+        return sum(size for _, size in self._free)
+
+    @property
+    def largest_free(self) -> int:
+        """The largest free block, before alignment."""
+        return max((size for _, size in self._free), default=0)
+
+    def alloc(self, size: int, align: int = 64) -> WindowDmaBuffer:
+        """Allocate ``size`` bytes whose IOVA is a multiple of ``align``.
+
+        Args:
+            size: bytes wanted (> 0).
+            align: a power of two (rings: their own size; descriptors: 64).
+
+        Returns:
+            The buffer; its view is zero-copy into the window.
+
+        Raises:
+            DmaPoolExhaustedError: no free block fits (the message says how large the pool
+                is, how much is free and the largest free block).
+            DmaError: the pool is closed.
+            ValueError: ``size`` is not positive or ``align`` not a power of two.
+        """
+        if self._window is None:
+            raise DmaError(f"{self._name} is closed")
+        if size <= 0:
+            raise ValueError(f"DMA allocation size must be positive, not {size}")
+        if align <= 0 or align & (align - 1):
+            raise ValueError(f"DMA alignment must be a power of two, not {align}")
+        for i, (off, blk) in enumerate(self._free):
+            start = off + (-(self._base + off) % align)
+            if start + size > off + blk:
+                continue
+            pieces = []
+            if start > off:
+                pieces.append((off, start - off))
+            if start + size < off + blk:
+                pieces.append((start + size, off + blk - start - size))
+            self._free[i : i + 1] = pieces
+            buf = WindowDmaBuffer(self, start, size, self._window[start : start + size])
+            self._used[start] = buf
+            return buf
+        raise DmaPoolExhaustedError(
+            f"{self._name} cannot allocate {size} bytes aligned to {align}: "
+            f"{self.free_bytes} of {self._capacity} bytes free, "
+            f"largest free block {self.largest_free} bytes",
+            hint=self._hint,
+        )
+
+    def free(self, buf: DmaBuffer) -> None:
+        """Give ``buf`` back; its view is released.
+
+        Raises:
+            DmaError: ``buf`` is not a live buffer of this pool (freed twice, or foreign).
+        """
+        if self._window is None:
+            raise DmaError(f"{self._name} is closed")
+        off = buf.iova - self._base
+        if not isinstance(buf, WindowDmaBuffer) or self._used.get(off) is not buf:
+            raise DmaError(
+                f"{self._name}: buffer at {buf.iova:#x} is not allocated here",
+                hint="free each buffer once, to the pool it came from",
+            )
+        del self._used[off]
+        buf._release()
+        self._insert_free(off, buf.size)
+
+    def _insert_free(self, off: int, size: int) -> None:
+        lo, hi = 0, len(self._free)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._free[mid][0] < off:
+                lo = mid + 1
+            else:
+                hi = mid
+        i = lo
+        if i < len(self._free) and off + size == self._free[i][0]:
+            size += self._free[i][1]
+            del self._free[i]
+        if i > 0 and self._free[i - 1][0] + self._free[i - 1][1] == off:
+            off, size = self._free[i - 1][0], self._free[i - 1][1] + size
+            i -= 1
+            del self._free[i]
+        self._free.insert(i, (off, size))
+
+    def close(self) -> None:
+        """Release every buffer's view and the window view; buffers become unusable."""
+        for buf in self._used.values():
+            buf._release()
+        self._used.clear()
+        self._free = []
+        if self._window is not None:
+            self._window.release()
+            self._window = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self._window is None else f"{self.free_bytes}/{self._capacity} free"
+        return f"<WindowDmaPool {self._name} iova={self._base:#x}: {state}>"

@@ -1,0 +1,209 @@
+"""``python -m fakedev``: create, serve, inspect and poke emulated QAT endpoints.
+
+Commands::
+
+    create PATH [--device 4xxxvf] [--size 16M] [--force]   make an endpoint file
+    serve PATH [--services sym;asym]                       run the device until SIGTERM
+    status PATH [--json]                                   show the control page
+    inject PATH restart|fatal                              fault a serving backend
+
+Exit status: 0 ok, 1 failure (``fakedev: <what>`` on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from fakedev import endpoint_file
+from fakedev.device import Device, Fault
+from fakedev.endpoint_file import EndpointFileError, pid_alive
+from fakedev.runner import INJECT_SIGNALS, serve
+from qathw import emulated
+from qathw.emulated import XenbusState, qathw_emu_control
+from qathw.transport import pfvf
+
+STATUS_SCHEMA_VERSION = 1
+_SUFFIXES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """``16M``, ``1g``, ``0x1000000`` or ``16777216`` as bytes."""
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    try:
+        if t and t[-1] in _SUFFIXES:
+            return int(t[:-1], 0) * _SUFFIXES[t[-1]]
+        return int(t, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a size; use bytes or a K/M/G suffix, e.g. 16M"
+        ) from None
+
+
+def parse_services(text: str) -> int:
+    try:
+        return pfvf.ring_service_map_from_names(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cmd_create(args: argparse.Namespace) -> int:
+    info = endpoint_file.create(args.path, args.device, size=args.size, force=args.force)
+    w = info.windows
+    print(
+        f"created {args.path}: {info.kind.class_name} ({info.vendor_id:04x}:{info.device_id:04x}),"
+        f" {info.num_banks} banks, {w.total_size >> 20} MiB, device memory {w.devmem_size:#x}"
+        f" bytes at IOVA {w.devmem_iova:#x}"
+    )
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    def ready(device: Device) -> None:
+        print(f"serving {args.path} (pid {os.getpid()})", flush=True)
+
+    return serve(args.path, ring_service_map=args.services, ready=ready)
+
+
+def status(path: str) -> dict[str, Any]:
+    """The control page of ``path`` as a dict (what ``status --json`` prints)."""
+    info = endpoint_file.read_info(path)
+    with open(path, "rb") as f:
+        page = qathw_emu_control.from_buffer_copy(f.read(emulated.CONTROL_PAGE_SIZE))
+    w = info.windows
+    pid = page.backend_pid
+    return {
+        "schema_version": STATUS_SCHEMA_VERSION,
+        "path": str(path),
+        "device": info.kind.class_name,
+        "pci_id": f"{info.vendor_id:04x}:{info.device_id:04x}",
+        "generation": int(info.kind.generation),
+        "banks": info.num_banks,
+        "rings_per_bank": info.rings_per_bank,
+        "size": w.total_size,
+        "windows": {
+            "csr": [w.csr_offset, w.csr_size],
+            "pmisc": [w.pmisc_offset, w.pmisc_size],
+            "devmem": [w.devmem_offset, w.devmem_size],
+        },
+        "devmem_iova": w.devmem_iova,
+        "frontend_state": info.frontend_state.name,
+        "backend_state": info.backend_state.name,
+        "backend_epoch": info.backend_epoch,
+        "backend_heartbeat": page.backend_heartbeat,
+        "backend_pid": pid,
+        "backend_alive": bool(pid) and pid_alive(pid),
+        "pci_command": page.pci_command,
+        "bus_master": bool(page.pci_command & emulated.PCI_COMMAND_MASTER),
+        "device_error_count": page.device_error_count,
+        "device_error": page.device_error.decode("utf-8", "replace"),
+    }
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    st = status(args.path)
+    if args.json:
+        json.dump(st, sys.stdout, indent=2)
+        print()
+        return 0
+    backend = st["backend_state"]
+    if st["backend_pid"]:
+        alive = "running" if st["backend_alive"] else "gone"
+        backend += f" (pid {st['backend_pid']}, {alive})"
+    rows = [
+        ("device", f"{st['device']} ({st['pci_id']}), gen{st['generation']}, {st['banks']} banks"),
+        ("size", f"{st['size']:#x}, device memory at IOVA {st['devmem_iova']:#x}"),
+        ("frontend", st["frontend_state"]),
+        ("backend", backend),
+        ("epoch", f"{st['backend_epoch']:#x}"),
+        ("heartbeat", str(st["backend_heartbeat"])),
+        ("bus master", "on" if st["bus_master"] else "off"),
+        ("device errors", str(st["device_error_count"])),
+    ]
+    if st["device_error"]:
+        rows.append(("last error", st["device_error"]))
+    for name, value in rows:
+        print(f"{name:14} {value}")
+    return 0
+
+
+def _cmd_inject(args: argparse.Namespace) -> int:
+    page = status(args.path)
+    pid = page["backend_pid"]
+    if not pid or not page["backend_alive"] or page["backend_state"] != XenbusState.CONNECTED.name:
+        raise EndpointFileError(
+            f"no backend is serving {args.path}; start one with 'python -m fakedev serve "
+            f"{args.path}'"
+        )
+    signum = next(sig for sig, fault in INJECT_SIGNALS.items() if fault.value == args.fault)
+    os.kill(pid, signum)
+    print(f"sent {args.fault} to the backend of {args.path} (pid {pid})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fakedev", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log device events")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("create", help="create an emulated endpoint file")
+    p.add_argument("path")
+    p.add_argument(
+        "--device",
+        default=endpoint_file.DEFAULT_DEVICE,
+        help="QAT class name: 4xxxvf (gen4 VF, default), 4xxx (gen4 PF, 64 banks), c6xxvf",
+    )
+    p.add_argument(
+        "--size",
+        type=parse_size,
+        default=endpoint_file.DEFAULT_SIZE,
+        help="total size, a power of two (default 16M)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.set_defaults(func=_cmd_create)
+
+    p = sub.add_parser("serve", help="run the device model until SIGTERM")
+    p.add_argument("path")
+    p.add_argument(
+        "--services",
+        type=parse_services,
+        default=None,
+        help="bank services, as the kernel's cfg_services (default sym;asym)",
+    )
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("status", help="show an endpoint's control page")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("inject", help="inject a fault into a serving backend")
+    p.add_argument("path")
+    p.add_argument("fault", choices=[f.value for f in Fault])
+    p.set_defaults(func=_cmd_inject)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="fakedev: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except (EndpointFileError, ProcessLookupError, PermissionError) as exc:
+        print(f"fakedev: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""The emulated QAT endpoint: rings, PF agent and services over one endpoint file.
+
+:class:`Device` is the whole device model. Each :meth:`Device.step` polls the registers
+once (see :mod:`fakedev.csr` for what that means per register), answers the mailbox,
+services every arbitration-enabled ring pair, and returns how much work it did, so that
+the same model runs deterministically from a test (call ``step()``), in a thread or in
+its own process (:mod:`fakedev.runner`).
+
+Faults it can be told to inject (:meth:`Device.inject`):
+
+* ``restart``: the PF restart sequence. RESTARTING goes to the VF (if it sent INIT) and
+  rings stop; after RESTARTING_COMPLETE (or a timeout) every bank is reset — requests in
+  flight are lost and get no response — and RESTARTED follows.
+* ``fatal``: FATAL_ERROR goes to the VF and the device stops servicing rings until a
+  restart.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+
+from fakedev.csr import BankRegs
+from fakedev.dispatch import Dispatcher, default_handlers
+from fakedev.endpoint_file import EndpointFile, EndpointFileError, pid_alive
+from fakedev.mailbox import PfAgent
+from fakedev.memory import DeviceMemory
+from fakedev.rings import DeviceRingPair
+from fakedev.services import ServiceHandler
+from qathw import emulated
+from qathw.emulated import XenbusState, qathw_emu_control
+from qathw.ids import Generation
+from qathw.transport import pfvf
+from qathw.transport.pfvf import Capability, Pf2VfType, RingService
+
+log = logging.getLogger("fakedev")
+
+DEFAULT_RESTART_TIMEOUT = 10.0  # the kernel PF waits up to 100 x 100 ms for the VFs
+_U64_MASK = (1 << 64) - 1
+_HEARTBEAT_Q = qathw_emu_control.backend_heartbeat.offset // 8
+_PCI_COMMAND_W = qathw_emu_control.pci_command.offset // 4
+_PCI_COMMAND_SHIFT = 8 * (qathw_emu_control.pci_command.offset % 4)
+
+# gen2 has no ring-to-service map; DPDK's fixed assignment puts asym (64-byte requests) on
+# request rings 0 and 1 and bulk services on the others.
+_GEN2_ASYM_TX_RINGS = (0, 1)
+
+
+class Phase(enum.Enum):
+    """What the device is doing as a whole."""
+
+    RUNNING = "running"
+    QUIESCING = "restarting"  # RESTARTING sent, waiting for the VF to quiesce
+    FATAL = "fatal"
+
+
+class Fault(enum.Enum):
+    """Faults the device can inject."""
+
+    RESTART = "restart"
+    FATAL = "fatal"
+
+
+def capabilities_for(services: tuple[RingService, ...]) -> int:
+    """The capability word a PF reports for banks serving ``services``."""
+    caps = Capability(0)
+    if RingService.SYM in services or RingService.CRYPTO in services:
+        caps |= Capability.SYMMETRIC | Capability.CIPHER | Capability.AUTHENTICATION
+    if RingService.ASYM in services or RingService.CRYPTO in services:
+        caps |= Capability.ASYMMETRIC
+    if RingService.COMP in services:
+        caps |= Capability.COMPRESSION
+    return int(caps)
+
+
+class DeviceBank:
+    """One bank: its register indices and its ring pairs."""
+
+    def __init__(self, regs: BankRegs, pairs: list[DeviceRingPair]) -> None:
+        self.regs = regs
+        self.pairs = pairs
+        rings = regs.layout.rings_per_bank
+        self._all_empty = (1 << rings) - 1
+        self._idle = False
+
+    def step(self, csr: memoryview, *, dma: bool = True) -> int:
+        """Service the arbitration-enabled pairs (only with ``dma``), then update E_STAT."""
+        arb = csr[self.regs.arb_en]
+        if not arb and self._idle:
+            return 0
+        work = 0
+        if arb and dma:
+            for pair in self.pairs:
+                if arb & pair.tx_bit:
+                    work += pair.service()
+        estat = self._all_empty
+        for pair in self.pairs:
+            mine = pair.tx_bit | (1 << pair.rx)
+            estat = (estat & ~mine) | pair.empty_bits()
+        if csr[self.regs.e_stat] != estat:
+            csr[self.regs.e_stat] = estat
+        self._idle = not arb and estat == self._all_empty
+        return work
+
+    def reset(self, csr: memoryview) -> None:
+        self.regs.clear(csr)
+        for pair in self.pairs:
+            pair.reset()
+        self._idle = False
+
+
+class Device:
+    """An emulated QAT endpoint, driven one :meth:`step` at a time.
+
+    Args:
+        path: the endpoint file (``python -m fakedev create``).
+        handlers: ``service_type`` -> handler; :func:`fakedev.dispatch.default_handlers`
+            when ``None`` (NULL, plus the engine's LA/COMP once it exists).
+        ring_service_map: the PF's ring-to-service map (gen4 VF): which service each bank
+            serves, so which request size its rings use (asym 64 bytes, else 128). A
+            PF-style endpoint takes each pair's request size from its ring sizes.
+        restart_timeout: seconds to wait for RESTARTING_COMPLETE before resetting anyway.
+        clock: monotonic clock (tests may pass their own).
+
+    Raises:
+        EndpointFileError: the file is missing or not an endpoint.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        handlers: Mapping[int, ServiceHandler] | None = None,
+        ring_service_map: int = pfvf.DEFAULT_RING_SVC_MAP,
+        restart_timeout: float = DEFAULT_RESTART_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.file = EndpointFile(path)
+        try:
+            spec = self.file.spec
+            info = self.file.info
+            self.layout = spec.layout
+            self.services = pfvf.decode_ring_service_map(ring_service_map)
+            self.memory = DeviceMemory(self.file.devmem, info.windows.devmem_iova)
+            self.errors: deque[str] = deque(maxlen=64)
+            self._dispatch = Dispatcher(
+                default_handlers() if handlers is None else handlers, self.memory, self.report
+            )
+            self.banks: list[DeviceBank] = []
+            for b in range(spec.banks):
+                regs = BankRegs(self.layout, b, is_vf=spec.kind.is_vf)
+                pairs = [
+                    DeviceRingPair(
+                        self.file.csr,
+                        regs,
+                        tx,
+                        self.layout.rx_ring_of(tx),
+                        self._request_size(b, tx),
+                        self.memory,
+                        self._dispatch,
+                        self.report,
+                    )
+                    for tx in self.layout.tx_rings
+                ]
+                self.banks.append(DeviceBank(regs, pairs))
+            self.agent: PfAgent | None = None
+            if spec.kind.is_vf and self.layout.vintmsk_pf2vm is not None:
+                self.agent = PfAgent(
+                    self.file.pmisc,
+                    self.layout,
+                    spec.banks,
+                    ring_service_map,
+                    capabilities_for(self.services),
+                    self.reset_bank,
+                )
+        except BaseException:
+            self.file.close()
+            raise
+        self.phase = Phase.RUNNING
+        self._restart_timeout = restart_timeout
+        self._clock = clock
+        self._deadline = 0.0
+        self._hb = self.file.control_u64
+        self._words = self.file.control_words
+
+    def _request_size(self, bank: int, tx: int) -> int | None:
+        if not self.file.spec.kind.is_vf:
+            return None  # a PF's banks serve what its configuration says: read the rings
+        if self.layout.generation == Generation.GEN2:
+            return pfvf.ASYM_REQUEST_SIZE if tx in _GEN2_ASYM_TX_RINGS else pfvf.BULK_REQUEST_SIZE
+        return pfvf.request_size(self.services[bank % pfvf.RING_SVC_MAP_BANKS])
+
+    # --- the loop body -------------------------------------------------------------------
+
+    def step(self) -> int:
+        """Poll every register once and do the work found.
+
+        Returns:
+            Units of work done (requests answered, mailbox messages moved); 0 when idle.
+        """
+        hb = self._hb
+        hb[_HEARTBEAT_Q] = (hb[_HEARTBEAT_Q] + 1) & _U64_MASK
+        work = self.agent.step() if self.agent is not None else 0
+        if self.phase is not Phase.RUNNING:
+            return work + self._advance_restart()
+        # Without Bus Master Enable there is no DMA: ring memory is not touched, but the
+        # status registers (plain MMIO) still follow the host's writes.
+        command = self._words[_PCI_COMMAND_W] >> _PCI_COMMAND_SHIFT
+        dma = bool(command & emulated.PCI_COMMAND_MASTER)
+        csr = self.file.csr
+        for bank in self.banks:
+            work += bank.step(csr, dma=dma)
+        return work
+
+    # --- faults, resets, errors ----------------------------------------------------------
+
+    def report(self, message: str) -> None:
+        """Record a loud device error: control page, :attr:`errors`, the log."""
+        self.errors.append(message)
+        self.file.set_device_error(message)
+        log.error("device error: %s", message)
+
+    def reset_bank(self, bank: int) -> bool:
+        """Ring-pair reset of one bank: registers cleared, in-flight work dropped."""
+        self.banks[bank].reset(self.file.csr)
+        return True
+
+    def reset_all(self) -> None:
+        """Every bank back to its reset state."""
+        for bank in self.banks:
+            bank.reset(self.file.csr)
+
+    def inject(self, fault: Fault | str) -> None:
+        """Inject ``fault`` (``restart`` or ``fatal``); takes effect in the next steps.
+
+        Raises:
+            ValueError: an unknown fault name.
+        """
+        try:
+            fault = Fault(fault)
+        except ValueError:
+            names = ", ".join(f.value for f in Fault)
+            raise ValueError(f"unknown fault '{fault}'; use one of {names}") from None
+        if fault is Fault.FATAL:
+            self.phase = Phase.FATAL
+            if self.agent is not None:
+                self.agent.notify(Pf2VfType.FATAL_ERROR)
+            log.warning("injected FATAL_ERROR")
+            return
+        log.warning("injected restart")
+        if self.agent is not None and self.agent.vf_init:
+            self.agent.restart_acknowledged = False
+            self.agent.notify(Pf2VfType.RESTARTING)
+            self.phase = Phase.QUIESCING
+            self._deadline = self._clock() + self._restart_timeout
+        else:
+            self.reset_all()
+            self.phase = Phase.RUNNING
+
+    def _advance_restart(self) -> int:
+        if self.phase is not Phase.QUIESCING:
+            return 0
+        agent = self.agent
+        assert agent is not None
+        if not agent.restart_acknowledged and self._clock() < self._deadline:
+            return 0
+        self.reset_all()
+        agent.notify(Pf2VfType.RESTARTED)
+        self.phase = Phase.RUNNING
+        return 1
+
+    # --- backend identity in the control page --------------------------------------------
+
+    def connect(self) -> None:
+        """Claim the endpoint as its backend: pid, a new epoch, state CONNECTED.
+
+        Raises:
+            EndpointFileError: another live process is serving the endpoint.
+        """
+        page = self.file.control
+        assert page is not None
+        pid = page.backend_pid
+        if pid and pid != os.getpid() and pid_alive(pid):
+            raise EndpointFileError(
+                f"{self.file.path} is already served by pid {pid}; stop that backend first"
+            )
+        epoch = page.backend_epoch
+        while epoch in (0, page.backend_epoch):
+            epoch = (time.time_ns() ^ random.getrandbits(64)) & _U64_MASK
+        page.backend_pid = os.getpid()
+        page.backend_epoch = epoch
+        page.backend_state = XenbusState.CONNECTED
+
+    def disconnect(self) -> None:
+        """Leave the endpoint: state CLOSED, no pid."""
+        page = self.file.control
+        if page is None:
+            return
+        page.backend_state = XenbusState.CLOSED
+        page.backend_pid = 0
+
+    def close(self) -> None:
+        """Release ring views and the file mapping."""
+        for bank in self.banks:
+            for pair in bank.pairs:
+                pair.release()
+        self.memory.release()
+        self.file.close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["Device", "EndpointFileError", "Fault", "Phase"]

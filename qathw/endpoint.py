@@ -1,0 +1,393 @@
+"""Open a QAT endpoint: its ring-CSR BAR, its PMISC BAR, DMA memory and identity.
+
+An :class:`Endpoint` is what the transport needs of a device, wherever it comes from:
+
+* a real VF through VFIO: CSR BAR = region 0, PMISC BAR = region 2, DMA from a VFIO
+  pool (:meth:`Endpoint.from_regions`; the VFIO layer supplies the three);
+* an emulated endpoint (fakedev): one BAR — ``resource2`` of the ivshmem function in a
+  (fake or real) sysfs tree, or VFIO region 2 in a guest — holding the whole endpoint
+  file. Its control page says where the CSR and PMISC windows are, and its device-memory
+  window is the DMA pool (the device can reach nothing else) (:meth:`Endpoint.from_emulated_bar`).
+
+How the BAR is reached is one small choice at the bottom (:func:`map_bar2`): the sysfs
+``resource2`` file (the same code that maps a real device's ``resourceN`` as root), or a
+file path directly for tests. Everything above is the same for both.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from qathw import emulated, ids
+from qathw.dma import DmaPool, WindowDmaPool
+from qathw.errors import DeviceError, MailboxError, RingConfigError
+from qathw.mmio import Mmio
+from qathw.transport import pfvf
+from qathw.transport.bank import Bank
+from qathw.transport.csr import CsrLayout, layout_for
+from qathw.transport.mailbox import DEFAULT_TIMEOUT, Mailbox
+from qathw.transport.pfvf import RingService
+from qathw.transport.ring import DEFAULT_SLOTS, RingPair
+
+_FRONTEND_STATE = emulated.qathw_emu_control.frontend_state.offset
+_PCI_COMMAND = emulated.qathw_emu_control.pci_command.offset
+_ERROR_COUNT = emulated.qathw_emu_control.device_error_count.offset
+_ERROR_TEXT = emulated.qathw_emu_control.device_error.offset
+_SHUTDOWN_TIMEOUT = 0.1  # SHUTDOWN is a courtesy: do not hang on a PF that is gone
+
+
+def _read_sysfs_id(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip(), 16)
+    except (OSError, ValueError):
+        return None
+
+
+def bar2_path(source: str | os.PathLike[str]) -> Path:
+    """The file holding an emulated endpoint's BAR2.
+
+    This is the one place that knows how a device directory names its BARs; it will take a
+    discovered PCI function instead of a path once discovery provides one.
+
+    Args:
+        source: a sysfs PCI device directory (``.../devices/0000:00:04.0``, an ivshmem
+            function whose ``resource2`` is the endpoint), or the endpoint file itself.
+
+    Raises:
+        DeviceError: a device directory that is not an ivshmem function, or that has no
+            ``resource2``.
+    """
+    path = Path(source)
+    if not path.is_dir():
+        return path
+    vendor = _read_sysfs_id(path / "vendor")
+    device = _read_sysfs_id(path / "device")
+    if (
+        vendor is not None
+        and device is not None
+        and (vendor, device)
+        != (
+            ids.IVSHMEM_VENDOR_ID,
+            ids.IVSHMEM_DEVICE_ID,
+        )
+    ):
+        raise DeviceError(
+            f"{path.name} is {vendor:04x}:{device:04x}, not an ivshmem function "
+            f"({ids.IVSHMEM_VENDOR_ID:04x}:{ids.IVSHMEM_DEVICE_ID:04x})",
+            hint="an emulated QAT endpoint is presented as an ivshmem device",
+            path=path,
+        )
+    bar = path / "resource2"
+    if not bar.exists():
+        raise DeviceError(
+            f"{path.name} has no resource2",
+            hint="the ivshmem function's BAR2 holds the endpoint; is this the right device?",
+            path=path,
+        )
+    return bar
+
+
+def map_bar2(source: str | os.PathLike[str]) -> Mmio:
+    """Map an emulated endpoint's BAR2 wholly (the access path: sysfs ``resource2``).
+
+    Raises:
+        DeviceError: see :func:`bar2_path`.
+        DeviceAccessError: the file cannot be opened or mapped.
+    """
+    path = bar2_path(source)
+    return Mmio.map_file(path, name=f"{Path(source).name} BAR2")
+
+
+class Endpoint:
+    """A QAT endpoint's registers, DMA memory and identity, ready for ring pairs.
+
+    Build one with :func:`open_emulated`, :meth:`from_emulated_bar` or :meth:`from_regions`.
+
+    Attributes:
+        name: how errors name the endpoint.
+        kind: PCI identity (family, PF or VF).
+        layout: the generation's CSR layout.
+        csr / pmisc: the ring-CSR and PMISC BAR windows.
+        dma: where ring and buffer memory comes from.
+        num_banks: banks of this function.
+        mailbox: the PF/VF mailbox (gen4 VFs), or ``None``.
+        services: each bank's service, once :meth:`connect` has read the ring-to-service
+            map (``None`` before, or without a mailbox).
+        capabilities: the PF's capability word, after :meth:`connect`.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: ids.FunctionKind,
+        csr: Mmio,
+        pmisc: Mmio,
+        dma: DmaPool,
+        num_banks: int,
+        owned: list[Mmio] | None = None,
+        control: Mmio | None = None,
+        mailbox_timeout: float = DEFAULT_TIMEOUT,
+        mailbox_idle: Callable[[], object] | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.layout: CsrLayout = layout_for(kind.generation)
+        self.csr = csr
+        self.pmisc = pmisc
+        self.dma = dma
+        self.num_banks = num_banks
+        self._owned = owned or []
+        self._control = control
+        self._banks: dict[int, Bank] = {}
+        self._pairs: list[RingPair] = []
+        self._lock = threading.Lock()
+        self.mailbox: Mailbox | None = None
+        if kind.is_vf and self.layout.vintmsk_pf2vm is not None:
+            self.mailbox = Mailbox(pmisc, self.layout, timeout=mailbox_timeout, idle=mailbox_idle)
+        self.services: tuple[RingService, ...] | None = None
+        self.capabilities: int | None = None
+        self._closed = False
+
+    # --- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_regions(
+        cls,
+        *,
+        name: str,
+        kind: ids.FunctionKind,
+        csr: Mmio,
+        pmisc: Mmio,
+        dma: DmaPool,
+        mailbox_timeout: float = DEFAULT_TIMEOUT,
+    ) -> Endpoint:
+        """An endpoint whose BARs are mapped separately (a real device through VFIO).
+
+        The caller keeps ownership of the regions and the pool; :meth:`close` closes only
+        what this endpoint made (ring pairs, bank windows).
+
+        Raises:
+            DeviceError: the kind has no known bank count.
+        """
+        if not kind.banks:
+            raise DeviceError(f"{name}: no bank count known for {kind.class_name}")
+        return cls(
+            name=name,
+            kind=kind,
+            csr=csr,
+            pmisc=pmisc,
+            dma=dma,
+            num_banks=kind.banks,
+            mailbox_timeout=mailbox_timeout,
+        )
+
+    @classmethod
+    def from_emulated_bar(
+        cls,
+        bar: Mmio,
+        *,
+        name: str | None = None,
+        mailbox_timeout: float = DEFAULT_TIMEOUT,
+        mailbox_idle: Callable[[], object] | None = None,
+    ) -> Endpoint:
+        """An emulated endpoint from the BAR that holds its whole file.
+
+        Reads and checks the control page, carves the CSR and PMISC windows and the DMA
+        pool, and sets Memory Space and Bus Master Enable in the emulated PCI command
+        register (the device does no DMA before that, as hardware).
+
+        Args:
+            bar: the mapped BAR (it becomes owned by the endpoint).
+            name: how errors name the endpoint.
+            mailbox_timeout / mailbox_idle: see :class:`~qathw.transport.mailbox.Mailbox`.
+
+        Raises:
+            DeviceError: not an emulated endpoint, another layout version, bad windows.
+        """
+        label = name or bar.name
+        try:
+            with bar.view(0, emulated.CONTROL_PAGE_SIZE) as page:
+                info = emulated.read_control(page, mapped_size=bar.size)
+            win = info.windows
+            control = bar.window(0, emulated.CONTROL_PAGE_SIZE, name=f"{label} control")
+            csr = bar.window(win.csr_offset, win.csr_size, name=f"{label} CSR")
+            pmisc = bar.window(win.pmisc_offset, win.pmisc_size, name=f"{label} PMISC")
+            pool = WindowDmaPool(
+                bar.view(win.devmem_offset, win.devmem_size),
+                win.devmem_iova,
+                name=f"{label} device memory",
+                hint="free buffers, or create the endpoint larger (fakedev create --size)",
+            )
+            command = control.read32(_PCI_COMMAND & ~3)
+            shift = 8 * (_PCI_COMMAND % 4)
+            command |= (emulated.PCI_COMMAND_MEMORY | emulated.PCI_COMMAND_MASTER) << shift
+            control.write32(_PCI_COMMAND & ~3, command)
+            control.write32(_FRONTEND_STATE, emulated.XenbusState.INITIALISED)
+            return cls(
+                name=label,
+                kind=info.kind,
+                csr=csr,
+                pmisc=pmisc,
+                dma=pool,
+                num_banks=info.num_banks,
+                owned=[bar],
+                control=control,
+                mailbox_timeout=mailbox_timeout,
+                mailbox_idle=mailbox_idle,
+            )
+        except BaseException:
+            bar.close()
+            raise
+
+    # --- the PF/VF handshake ----------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Talk to the PF: version, capabilities, ring-to-service map, then INIT.
+
+        Without a mailbox (a PF, or gen2) there is nothing to do.
+
+        Raises:
+            MailboxError: the PF does not answer or refuses this VF.
+        """
+        mb = self.mailbox
+        if mb is None:
+            return
+        version = mb.negotiate()
+        if version >= pfvf.COMPAT_CAPABILITIES:
+            self.capabilities = mb.capabilities()
+        if version >= pfvf.COMPAT_RING_TO_SVC_MAP:
+            self.services = mb.ring_service_map()
+        mb.init()
+        if self._control is not None:
+            self._control.write32(_FRONTEND_STATE, emulated.XenbusState.CONNECTED)
+
+    # --- banks and ring pairs ----------------------------------------------------------------
+
+    def bank(self, number: int) -> Bank:
+        """Bank ``number`` (created on first use).
+
+        Raises:
+            RingConfigError: no such bank on this endpoint.
+        """
+        if not 0 <= number < self.num_banks:
+            raise RingConfigError(f"{self.name} has banks 0..{self.num_banks - 1}, not {number}")
+        bank = self._banks.get(number)
+        if bank is None:
+            bank = Bank(self.csr, self.layout, number, is_vf=self.kind.is_vf, lock=self._lock)
+            self._banks[number] = bank
+        return bank
+
+    def request_size(self, bank: int) -> int:
+        """Request size of ``bank``: 64 on an asym bank (per the service map), else 128."""
+        if self.services is None:
+            return pfvf.BULK_REQUEST_SIZE
+        return pfvf.request_size(self.services[bank % len(self.services)])
+
+    def ring_pair(
+        self,
+        bank: int,
+        *,
+        slots: int = DEFAULT_SLOTS,
+        tx_ring: int | None = None,
+        request_size: int | None = None,
+        head_write_threshold: int | None = None,
+    ) -> RingPair:
+        """Create, program and enable a ring pair on ``bank``.
+
+        Args:
+            bank: bank number.
+            slots: messages per ring.
+            tx_ring: request ring (default: the bank's first).
+            request_size: bytes per request; from the service map by default.
+            head_write_threshold: see :class:`~qathw.transport.ring.RingPair`.
+
+        Raises:
+            RingConfigError, DmaPoolExhaustedError, MailboxError: see
+            :meth:`RingPair.create`.
+        """
+        pair = RingPair.create(
+            self.bank(bank),
+            self.dma,
+            tx_ring=tx_ring,
+            slots=slots,
+            request_size=request_size or self.request_size(bank),
+            mailbox=self.mailbox,
+            head_write_threshold=head_write_threshold,
+            diagnose=self.device_error,
+        )
+        self._pairs.append(pair)
+        return pair
+
+    def device_error(self) -> str | None:
+        """The device's own text for its last error (emulated endpoints keep one)."""
+        if self._control is None or self._control.closed:
+            return None
+        if not self._control.read32(_ERROR_COUNT):
+            return None
+        with self._control.view(_ERROR_TEXT, emulated.DEVICE_ERROR_LEN) as raw:
+            text = bytes(raw).split(b"\0", 1)[0]
+        return text.decode("utf-8", "replace") or None
+
+    # --- teardown -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close ring pairs, say SHUTDOWN to the PF, release DMA memory and BARs. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for pair in self._pairs:
+            pair.close()
+        self._pairs.clear()
+        if self.mailbox is not None and self.mailbox.initialised:
+            self.mailbox.timeout = min(self.mailbox.timeout, _SHUTDOWN_TIMEOUT)
+            try:
+                self.mailbox.shutdown()
+            except MailboxError:
+                pass  # the PF is gone: nothing to tell it
+        if self._control is not None and not self._control.closed:
+            self._control.write32(_FRONTEND_STATE, emulated.XenbusState.CLOSED)
+        for bank in self._banks.values():
+            bank.mmio.close()
+        self._banks.clear()
+        if self._owned:
+            self.dma.close()
+            for mmio in self._owned:
+                mmio.close()
+
+    def __enter__(self) -> Endpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Endpoint {self.name}: {self.kind.class_name}, {self.num_banks} banks>"
+
+
+def open_emulated(
+    source: str | os.PathLike[str],
+    *,
+    mailbox_timeout: float = DEFAULT_TIMEOUT,
+    mailbox_idle: Callable[[], object] | None = None,
+) -> Endpoint:
+    """Open an emulated endpoint found in a sysfs tree (or, for tests, its file).
+
+    Args:
+        source: the ivshmem function's sysfs directory, or the endpoint file.
+        mailbox_timeout / mailbox_idle: see :class:`~qathw.transport.mailbox.Mailbox`.
+
+    Returns:
+        The endpoint, BARs mapped, Bus Master on; call :meth:`Endpoint.connect` next.
+
+    Raises:
+        DeviceError: not an ivshmem function or not an emulated endpoint (with a hint).
+        DeviceAccessError: the BAR cannot be mapped.
+    """
+    bar = map_bar2(source)
+    return Endpoint.from_emulated_bar(
+        bar, name=Path(source).name, mailbox_timeout=mailbox_timeout, mailbox_idle=mailbox_idle
+    )

@@ -1,0 +1,160 @@
+"""What the device answers: response layout, services, DMA faults and handler failures."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fakedev import dispatch
+from fakedev.memory import DeviceMemory
+from fakedev.services import make_response
+from qathw.fw import common
+from qathw.fw.common import ErrCode, ServiceType, Status
+from tests.transport.emu import make_rig, null_requests
+
+
+def _requests(rows: list[tuple[int, int, int]]) -> np.ndarray:
+    """Requests given as (service_type, cmd, opaque)."""
+    out = np.zeros((len(rows), 128), np.uint8)
+    for i, (svc, cmd, opaque) in enumerate(rows):
+        out[i, 1], out[i, 2], out[i, 3] = cmd, svc, common.HDR_FLAG_VALID
+        out[i, 24:32] = np.frombuffer(struct.pack("<Q", opaque), np.uint8)
+    return out
+
+
+def test_the_response_to_a_null_request_matches_the_reference(tmp_path: Path) -> None:
+    # Reference §2.3 and §5 item 2: valid bit, service_id CPM_FW, type and cmd echoed,
+    # opaque at 8, status OK.
+    rig = make_rig(tmp_path)
+    try:
+        pair = rig.endpoint.ring_pair(1, slots=16)
+        pair.submit(common.null_request(0x1122334455667788))
+        rig.step()
+        raw = pair.poll().tobytes()
+        assert raw[:8] == bytes([0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x01])
+        assert raw[8:16] == bytes.fromhex("8877665544332211")
+        assert raw[16:] == bytes(16)
+    finally:
+        rig.close()
+
+
+def test_mixed_services_in_one_batch_keep_ring_order(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, handlers={int(ServiceType.NULL): dispatch.NULL_SERVICE})
+    try:
+        pair = rig.endpoint.ring_pair(1, slots=16)
+        kinds = [0, 4, 0, 9, 9, 3, 0x7F, 0]
+        pair.submit(_requests([(svc, 1, i) for i, svc in enumerate(kinds)]))
+        rig.step()
+        got = pair.poll()
+        assert list(got["opaque_data"]) == list(range(len(kinds)))
+        assert list(got["comn_hdr"]["response_type"]) == kinds
+        status = got["comn_hdr"]["comn_status"]
+        for svc, st in zip(kinds, status, strict=True):
+            assert st == (0 if svc == 0 else Status.UNSUPPORTED_REQUEST)
+    finally:
+        rig.close()
+
+
+class _ReadsSource:
+    """A service that reads its flat source buffer (src at 32, length at 48)."""
+
+    def __call__(self, request: bytes, memory: DeviceMemory) -> bytes:
+        (src,) = struct.unpack_from("<Q", request, 32)
+        (length,) = struct.unpack_from("<I", request, 48)
+        data = memory.read(src, length)
+        return make_response(request, tail=data[:16])
+
+
+def test_an_address_outside_device_memory_is_an_endpoint_error(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, handlers={int(ServiceType.LA): _ReadsSource()})
+    try:
+        pair = rig.endpoint.ring_pair(1, slots=16)
+        buf = rig.endpoint.dma.alloc(64)
+        buf.view[:16] = b"inside the window"[:16]
+        reqs = _requests([(4, 0, 1), (4, 0, 2), (4, 0, 3)])
+        for row, (addr, length) in zip(
+            reqs, [(buf.iova, 16), (0x1000, 16), (buf.iova + (4 << 20), 8)], strict=True
+        ):
+            row[32:40] = np.frombuffer(struct.pack("<Q", addr), np.uint8)
+            row[48:52] = np.frombuffer(struct.pack("<I", length), np.uint8)
+        pair.submit(reqs)
+        rig.step()
+        got = pair.poll()
+        assert got[0]["comn_hdr"]["comn_status"] == 0
+        assert got.tobytes()[16:32] == b"inside the window"[:16]
+        for r in got[1:]:
+            assert r["comn_hdr"]["comn_status"] == Status.CRYPTO
+            assert r["comn_hdr"]["comn_error"]["cmp_err_code"] == ErrCode.ENDPOINT_ERROR
+        assert not rig.device.errors  # a DMA fault is the request's problem, not the device's
+    finally:
+        rig.close()
+
+
+def test_a_failing_handler_fails_its_request_and_is_reported(tmp_path: Path) -> None:
+    def broken(request: bytes, memory: DeviceMemory) -> bytes:
+        raise ZeroDivisionError("bug")
+
+    def short(request: bytes, memory: DeviceMemory) -> bytes:
+        return b"\x00" * 8
+
+    rig = make_rig(tmp_path, handlers={4: broken, 9: short})
+    try:
+        pair = rig.endpoint.ring_pair(1, slots=16)
+        pair.submit(_requests([(4, 0, 1), (0, 1, 2), (9, 0, 3)]))
+        rig.step()
+        got = pair.poll()
+        assert list(got["opaque_data"]) == [1, 2, 3]
+        assert got[0]["comn_hdr"]["comn_status"] == Status.CRYPTO
+        assert got[2]["comn_hdr"]["comn_status"] == Status.CMP
+        assert "ZeroDivisionError" in rig.device.errors[0]
+        assert "returned 8 bytes" in rig.device.errors[1]
+    finally:
+        rig.close()
+
+
+def test_a_response_is_marked_valid_even_if_a_handler_forgets(tmp_path: Path) -> None:
+    def forgetful(request: bytes, memory: DeviceMemory) -> bytes:
+        return bytes([0x7F] * 32)  # would look like an empty slot
+
+    rig = make_rig(tmp_path, handlers={4: forgetful})
+    try:
+        pair = rig.endpoint.ring_pair(1, slots=16)
+        for n in (1, 3):  # the single-request path and the batch path
+            pair.submit(_requests([(4, 0, i) for i in range(n)]))
+            rig.step()
+            got = pair.poll()
+            assert got.shape == (n,)
+            assert (got["comn_hdr"]["hdr_flags"] & 0x80).all()
+    finally:
+        rig.close()
+
+
+def test_batch_responses_equal_single_responses() -> None:
+    reqs = null_requests(range(5))
+    reqs[2, 2] = 4
+    batch = dispatch.responses_for(reqs, Status.CRYPTO, cmp_err=-17, hdr_flags=0x40)
+    for row, resp in zip(reqs, batch, strict=True):
+        single = make_response(row.tobytes(), Status.CRYPTO, cmp_err=-17, hdr_flags=0x40)
+        assert resp.tobytes() == single
+
+
+def test_default_registry_has_null_and_answers_everything() -> None:
+    handlers = dispatch.default_handlers()
+    assert handlers[int(ServiceType.NULL)] is dispatch.NULL_SERVICE
+    mem = DeviceMemory(memoryview(bytearray(64)), 0)
+    d = dispatch.Dispatcher(handlers, mem, lambda m: None)
+    resp = d.execute_one(bytes(_requests([(0x55, 1, 9)])[0]))
+    assert resp[6] == Status.UNSUPPORTED_REQUEST and resp[2] == 0x55
+
+
+@pytest.mark.parametrize(
+    ("svc", "status"),
+    [(4, Status.CRYPTO), (9, Status.CMP | Status.XLAT), (3, Status.PKE), (0, Status.INVALID_PARAM)],
+)
+def test_endpoint_error_sets_the_service_status_bit(svc: int, status: int) -> None:
+    resp = dispatch.endpoint_error_response(bytes(_requests([(svc, 0, 5)])[0]))
+    assert resp[6] == status
+    assert struct.unpack_from("b", resp, 5)[0] == ErrCode.ENDPOINT_ERROR
