@@ -26,15 +26,17 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,dev,vm]'
 	@touch $@
 
-# QEMU and Debian's kernel for the vm tests; only where we can (root with apt).
+# QEMU, Debian's kernel and a static busybox (virtme-ng's initramfs needs one) for the vm
+# tests; only where we can (root with apt).
 vm-deps:
-	@if command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1; then :; \
+	@if command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1 \
+	    && { command -v busybox-static >/dev/null || dpkg -s busybox-static >/dev/null 2>&1; }; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing qemu-system-x86 and linux-image-amd64 through apt (vm tests)"; \
+	  echo "installing qemu-system-x86, linux-image-amd64 and busybox-static through apt (vm tests)"; \
 	  (apt-get update -qq || true) && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 linux-image-amd64 >/dev/null \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 linux-image-amd64 busybox-static >/dev/null \
 	    || echo "apt install failed: vm tests will skip and say why"; \
-	else echo "not root or no apt: vm tests will skip (install qemu-system-x86 and linux-image-amd64 to run them)"; fi
+	else echo "not root or no apt: vm tests will skip (install qemu-system-x86, linux-image-amd64 and busybox-static to run them)"; fi
 
 demo: $(STAMP)
 	$(BIN)/python -m demo

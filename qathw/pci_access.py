@@ -1,0 +1,189 @@
+"""Reaching a PCI function's BARs and config space by whatever path the system offers.
+
+:func:`open_access` chooses: **VFIO** when the function is bound to ``vfio-pci`` (IOMMU
+isolation, DMA mapping, interrupts; :class:`~qathw.vfio.VfioDevice`), otherwise **sysfs**
+(``resourceN`` mmap and the ``config`` file; root only, no DMA isolation and no
+interrupts — enough for an emulated endpoint, whose device memory lives in its own BAR).
+Both give the same :class:`PciAccess` surface, so the code above never asks which.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+from qathw.errors import DeviceAccessError, DeviceNotFoundError
+from qathw.mmio import Mmio
+from qathw.paths import HostRoot
+from qathw.vfio import (
+    PCI_COMMAND,
+    PCI_COMMAND_MASTER,
+    PCI_COMMAND_MEMORY,
+    VFIO_PCI_DRIVER,
+    driver_of,
+    normalize_bdf,
+    open_device,
+)
+
+VFIO = "vfio"
+SYSFS = "sysfs"
+
+
+@runtime_checkable
+class PciAccess(Protocol):
+    """Register and config-space access to one PCI function."""
+
+    @property
+    def bdf(self) -> str: ...
+
+    def map_bar(self, bar: int, offset: int = 0, size: int | None = None) -> Mmio: ...
+
+    def config_read(self, offset: int, width: int = 4) -> int: ...
+
+    def config_write(self, offset: int, value: int, width: int = 4) -> None: ...
+
+    def enable_memory(self) -> None: ...
+
+    def enable_bus_master(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def access_path(bdf: str, root: HostRoot | None = None) -> str:
+    """``"vfio"`` when the function is bound to vfio-pci, else ``"sysfs"``."""
+    return VFIO if driver_of(bdf, root) == VFIO_PCI_DRIVER else SYSFS
+
+
+def open_access(bdf: str, *, root: HostRoot | None = None) -> PciAccess:
+    """Open a function through VFIO when it is bound to vfio-pci, else through sysfs.
+
+    Args:
+        bdf: the function's PCI address.
+        root: the host root.
+
+    Returns:
+        A :class:`~qathw.vfio.VfioDevice` or a :class:`SysfsAccess`; close it when done.
+
+    Raises:
+        DeviceNotFoundError: no such function.
+        VfioError: (VFIO path) as :func:`qathw.vfio.open_device` raises.
+    """
+    root = root or HostRoot.from_env()
+    bdf = normalize_bdf(bdf)
+    if access_path(bdf, root) == VFIO:
+        return open_device(bdf, root=root)
+    return SysfsAccess(bdf, root=root)
+
+
+class SysfsAccess:
+    """A function reached through sysfs: ``resourceN`` for BARs, ``config`` for config space.
+
+    Args:
+        bdf: the function's PCI address.
+        root: the host root.
+
+    Raises:
+        DeviceNotFoundError: no such function.
+    """
+
+    def __init__(self, bdf: str, *, root: HostRoot | None = None) -> None:
+        self._root = root or HostRoot.from_env()
+        self._bdf = normalize_bdf(bdf)
+        self.path: Path = self._root.pci_device(self._bdf)
+        if not self.path.exists():
+            raise DeviceNotFoundError(
+                f"no PCI function {self._bdf}",
+                hint="list the functions with 'lspci -D' (or 'qathw list') and use one of those",
+                path=self.path,
+            )
+        self._windows: list[Mmio] = []
+
+    @property
+    def bdf(self) -> str:
+        return self._bdf
+
+    def map_bar(self, bar: int, offset: int = 0, size: int | None = None) -> Mmio:
+        """Map (part of) BAR ``bar`` through ``resource<bar>`` (root; the kernel checks)."""
+        resource = self.path / f"resource{bar}"
+        if not resource.exists():
+            raise DeviceAccessError(
+                f"{self._bdf} has no memory BAR {bar} ({resource} is missing)",
+                hint="check the BAR number against 'lspci -v'",
+                path=resource,
+            )
+        window = Mmio.map_file(resource, size, offset=offset, name=f"BAR{bar} of {self._bdf}")
+        self._windows.append(window)
+        return window
+
+    def _config(self, flags: int) -> int:
+        try:
+            return os.open(self.path / "config", flags | os.O_CLOEXEC)
+        except OSError as exc:
+            raise DeviceAccessError.from_oserror(
+                exc, f"opening config space of {self._bdf}"
+            ) from exc
+
+    def config_read(self, offset: int, width: int = 4) -> int:
+        """Read a 1-, 2- or 4-byte config register (beyond 64 bytes needs root)."""
+        _check_width(offset, width)
+        fd = self._config(os.O_RDONLY)
+        try:
+            data = os.pread(fd, width, offset)
+        finally:
+            os.close(fd)
+        if len(data) != width:
+            raise DeviceAccessError(
+                f"config space of {self._bdf} ends before {offset + width:#x}",
+                hint="unprivileged users see only the first 64 bytes; run as root",
+                path=self.path / "config",
+            )
+        return int.from_bytes(data, "little")
+
+    def config_write(self, offset: int, value: int, width: int = 4) -> None:
+        """Write a 1-, 2- or 4-byte config register (root)."""
+        _check_width(offset, width)
+        if not 0 <= value < 1 << (8 * width):
+            raise ValueError(f"value {value:#x} does not fit in {width} bytes")
+        fd = self._config(os.O_RDWR)
+        try:
+            os.pwrite(fd, value.to_bytes(width, "little"), offset)
+        except OSError as exc:
+            raise DeviceAccessError.from_oserror(
+                exc, f"writing config space of {self._bdf}"
+            ) from exc
+        finally:
+            os.close(fd)
+
+    def _set_command(self, bits: int) -> None:
+        cmd = self.config_read(PCI_COMMAND, 2)
+        if cmd & bits != bits:
+            self.config_write(PCI_COMMAND, cmd | bits, 2)
+
+    def enable_memory(self) -> None:
+        self._set_command(PCI_COMMAND_MEMORY)
+
+    def enable_bus_master(self) -> None:
+        self._set_command(PCI_COMMAND_MASTER)
+
+    def close(self) -> None:
+        for window in self._windows:
+            window.close()
+        self._windows.clear()
+
+    def __enter__(self) -> SysfsAccess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _check_width(offset: int, width: int) -> None:
+    if width not in (1, 2, 4) or offset < 0 or offset % width:
+        raise ValueError(f"config access of width {width} at {offset:#x} is not aligned")

@@ -1,0 +1,1115 @@
+"""VFIO: drive a PCI function from user space through the kernel's ``vfio-pci``.
+
+The objects follow the kernel's own three: a :class:`VfioContainer` (``/dev/vfio/vfio``,
+one IOMMU address space), a :class:`VfioGroup` (``/dev/vfio/<group>``, the unit of
+isolation) and a :class:`VfioDevice` (a file descriptor for one function: regions,
+config space, reset, interrupts). :func:`open_device` does the usual sequence for a BDF
+(qatlib's ``vfio_lib.c`` order; ../shared/reference/qat-host-stack.md §3.2) and turns
+the kernel's errno into errors a user can act on: a group that is not viable names the
+devices in the way and their drivers; a busy group names the process holding it when
+``/proc`` tells; a refused open shows the node's owner and mode; a missing IOMMU says
+how to enable one; a pinned-memory limit says what it is and what is needed.
+
+The ctypes layer is private (``qathw._uapi.vfio``); nothing here hands out its types.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import grp
+import mmap
+import os
+import pwd
+import re
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from qathw._uapi import vfio as uapi
+from qathw.errors import (
+    DeviceNotFoundError,
+    DmaError,
+    NoIommuError,
+    VfioError,
+    VfioGroupBusyError,
+    VfioGroupNotViableError,
+    VfioPermissionError,
+)
+from qathw.iova import IovaSpace
+from qathw.memlock import memlock_error
+from qathw.mmio import Mmio
+from qathw.paths import HostRoot
+
+VFIO_PCI_DRIVER = "vfio-pci"
+# Drivers the kernel accepts in a viable group besides vfio-pci (vfio_driver_allowed).
+_VIABLE_DRIVERS = frozenset({VFIO_PCI_DRIVER, "pci-stub"})
+
+# Region and interrupt indexes of a vfio-pci device, re-exported without the ctypes layer.
+BAR0_REGION = uapi.VFIO_PCI_BAR0_REGION_INDEX
+BAR2_REGION = uapi.VFIO_PCI_BAR2_REGION_INDEX
+ROM_REGION = uapi.VFIO_PCI_ROM_REGION_INDEX
+CONFIG_REGION = uapi.VFIO_PCI_CONFIG_REGION_INDEX
+INTX_IRQ = uapi.VFIO_PCI_INTX_IRQ_INDEX
+MSI_IRQ = uapi.VFIO_PCI_MSI_IRQ_INDEX
+MSIX_IRQ = uapi.VFIO_PCI_MSIX_IRQ_INDEX
+
+PCI_COMMAND = 0x04
+PCI_COMMAND_MEMORY = 0x2
+PCI_COMMAND_MASTER = 0x4
+
+_BDF_RE = re.compile(r"^(?:([0-9a-f]{4}):)?([0-9a-f]{2}):([01][0-9a-f])\.([0-7])$")
+
+
+def normalize_bdf(bdf: str) -> str:
+    """The full ``dddd:bb:dd.f`` form of a PCI address (domain 0000 when left out).
+
+    Raises:
+        ValueError: ``bdf`` is not a PCI address.
+    """
+    m = _BDF_RE.match(bdf.strip().lower())
+    if m is None:
+        raise ValueError(f"{bdf!r} is not a PCI address; write it as dddd:bb:dd.f (0000:6b:00.1)")
+    domain, bus, dev, fn = m.groups()
+    return f"{domain or '0000'}:{bus}:{dev}.{fn}"
+
+
+# --- the few sysfs facts VFIO needs (private; the lead may swap in qathw.pci) ------------
+
+
+@dataclass(frozen=True)
+class _SysfsFunction:
+    """One PCI function's sysfs directory, read for the links VFIO needs."""
+
+    bdf: str
+    root: HostRoot
+
+    @property
+    def path(self) -> Path:
+        return self.root.pci_device(self.bdf)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def iommu_group(self) -> int | None:
+        try:
+            return int(os.path.basename(os.readlink(self.path / "iommu_group")))
+        except (OSError, ValueError):
+            return None
+
+    def driver(self) -> str | None:
+        try:
+            return os.path.basename(os.readlink(self.path / "driver"))
+        except OSError:
+            return None
+
+    def is_bridge(self) -> bool:
+        try:
+            cls = int((self.path / "class").read_text(), 16)
+        except (OSError, ValueError):
+            return False
+        return cls >> 8 in (0x0604, 0x0609)  # PCI-to-PCI, semi-transparent bridge
+
+
+def group_members(group: int, root: HostRoot | None = None) -> list[str]:
+    """The BDFs of every function in IOMMU group ``group``, sorted."""
+    root = root or HostRoot.from_env()
+    try:
+        return sorted(os.listdir(root.iommu_groups / str(group) / "devices"))
+    except OSError:
+        return []
+
+
+def iommu_group_of(bdf: str, root: HostRoot | None = None) -> int:
+    """The IOMMU group of a PCI function.
+
+    Raises:
+        DeviceNotFoundError: no such function.
+        NoIommuError: the function has no IOMMU group (the kernel runs without an IOMMU).
+    """
+    fn = _SysfsFunction(normalize_bdf(bdf), root or HostRoot.from_env())
+    if not fn.exists():
+        raise DeviceNotFoundError(
+            f"no PCI function {fn.bdf}",
+            hint="list the functions with 'lspci -D' (or 'qathw list') and use one of those",
+            path=fn.path,
+        )
+    group = fn.iommu_group()
+    if group is None:
+        raise NoIommuError(
+            f"{fn.bdf} has no IOMMU group: the kernel runs without an IOMMU",
+            hint="enable VT-d (AMD-Vi) in the firmware and boot with intel_iommu=on "
+            "(amd_iommu=on); in a QEMU guest add '-device intel-iommu' on q35",
+            path=fn.path / "iommu_group",
+        )
+    return group
+
+
+def driver_of(bdf: str, root: HostRoot | None = None) -> str | None:
+    """The driver a PCI function is bound to, or ``None`` when unbound."""
+    return _SysfsFunction(normalize_bdf(bdf), root or HostRoot.from_env()).driver()
+
+
+# --- diagnosing the kernel's refusals ----------------------------------------------------
+
+
+def holders(node: Path) -> list[tuple[int, str]]:
+    """Other processes with ``node`` open, as far as ``/proc`` lets us see: (pid, command)."""
+    target = os.fspath(node)
+    found: list[tuple[int, str]] = []
+    me = os.getpid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        fd_dir = f"/proc/{entry.name}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"{fd_dir}/{fd}") == target:
+                    break
+            except OSError:
+                continue
+        else:
+            continue
+        try:
+            comm = Path(f"/proc/{entry.name}/comm").read_text().strip()
+        except OSError:
+            comm = "?"
+        found.append((int(entry.name), comm))
+    return found
+
+
+def _owner_and_mode(node: Path) -> str:
+    try:
+        st = os.stat(node)
+    except OSError:
+        return "cannot stat it"
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        user = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return f"owner {user}:{group}, mode {stat.filemode(st.st_mode)}"
+
+
+def _permission_error(node: Path, exc: OSError, what: str) -> VfioPermissionError:
+    detail = _owner_and_mode(node)
+    return VfioPermissionError(
+        f"{what}: permission denied ({detail})",
+        hint=f"run as root, or give your user the node: 'chgrp qat {node} && chmod g+rw {node}' "
+        "and add the user to group qat (qatlib's qat service and udev rule do this)",
+        errno=exc.errno,
+        path=node,
+    )
+
+
+def _open_node(node: Path, what: str) -> int:
+    try:
+        return os.open(node, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise _permission_error(node, exc, what) from exc
+        if exc.errno == errno.ENOENT:
+            raise VfioError(
+                f"{node} does not exist: VFIO is not loaded",
+                hint="load it with 'modprobe vfio-pci' (root)",
+                errno=exc.errno,
+                path=node,
+            ) from exc
+        raise VfioError(f"{what}: {exc.strerror}", errno=exc.errno, path=node) from exc
+
+
+def _ioctl(fd: int, request: int, arg: int | bytearray | ctypes.Structure, what: str) -> int:
+    """One ioctl; ``arg`` is an int or a mutable buffer the kernel fills in."""
+    try:
+        return fcntl.ioctl(fd, request, arg)
+    except OSError as exc:
+        if exc.errno == errno.ENOTTY:
+            raise VfioError(
+                f"{what}: the file is not a VFIO node",
+                hint="check that /dev/vfio is the kernel's (vfio-pci loaded) and the path right",
+                errno=exc.errno,
+            ) from exc
+        raise VfioError(f"{what}: {exc.strerror}", errno=exc.errno) from exc
+
+
+def _walk_caps(buf: bytes | bytearray, first: int) -> Iterator[tuple[int, int, int]]:
+    """(id, version, offset) of each capability in an info chain starting at ``first``."""
+    seen = 0
+    off = first
+    while off and seen < 64:  # a chain longer than this is corrupt, not real
+        if off + ctypes.sizeof(uapi.vfio_info_cap_header) > len(buf):
+            return
+        hdr = uapi.vfio_info_cap_header.from_buffer_copy(buf, off)
+        yield hdr.id, hdr.version, off
+        off = hdr.next
+        seen += 1
+
+
+# --- container ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IommuInfo:
+    """What the container's IOMMU offers.
+
+    Attributes:
+        page_sizes: bitmap of supported IOMMU page sizes (bit n = 2**n bytes).
+        iova_ranges: valid IOVA ranges, half-open ``(start, end)``; empty if not reported.
+        dma_mappings_available: how many more DMA mappings the kernel allows, if reported.
+    """
+
+    page_sizes: int
+    iova_ranges: tuple[tuple[int, int], ...]
+    dma_mappings_available: int | None
+
+    @property
+    def min_page_size(self) -> int:
+        return self.page_sizes & -self.page_sizes if self.page_sizes else mmap.PAGESIZE
+
+
+class VfioContainer:
+    """``/dev/vfio/vfio``: one IOMMU address space shared by the groups attached to it.
+
+    Args:
+        root: the host root whose ``/dev/vfio`` is used.
+
+    Raises:
+        VfioError: no VFIO in this kernel, or an API version this code does not speak.
+        VfioPermissionError: the container node cannot be opened by this user.
+    """
+
+    def __init__(self, root: HostRoot | None = None) -> None:
+        self.root = root or HostRoot.from_env()
+        self.path = self.root.vfio / "vfio"
+        self._fd: int | None = _open_node(self.path, f"opening {self.path}")
+        self._lock = threading.Lock()
+        self.iommu_type: int | None = None
+        self._iova: IovaSpace | None = None
+        try:
+            version = _ioctl(self._fd, uapi.VFIO_GET_API_VERSION, 0, "VFIO_GET_API_VERSION")
+            if version != uapi.VFIO_API_VERSION:
+                raise VfioError(
+                    f"VFIO API version {version}; qathw speaks version {uapi.VFIO_API_VERSION}",
+                    hint="use a kernel whose VFIO API qathw supports",
+                )
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def fd(self) -> int:
+        if self._fd is None:
+            raise VfioError("the VFIO container is closed")
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def check_extension(self, extension: int) -> bool:
+        """Whether the kernel offers ``extension`` (``VFIO_TYPE1v2_IOMMU``, ...)."""
+        return bool(_ioctl(self.fd, uapi.VFIO_CHECK_EXTENSION, extension, "VFIO_CHECK_EXTENSION"))
+
+    def best_iommu_type(self) -> int:
+        """Type1v2 when offered, else type1.
+
+        Raises:
+            NoIommuError: neither is offered (no IOMMU, or vfio_iommu_type1 not loaded).
+        """
+        for kind in (uapi.VFIO_TYPE1v2_IOMMU, uapi.VFIO_TYPE1_IOMMU):
+            if self.check_extension(kind):
+                return kind
+        raise NoIommuError(
+            "VFIO offers no type1 IOMMU",
+            hint="boot with intel_iommu=on (amd_iommu=on) and load vfio_iommu_type1",
+            path=self.path,
+        )
+
+    def set_iommu(self, iommu_type: int | None = None) -> None:
+        """Choose the IOMMU model; needs at least one group attached first."""
+        kind = iommu_type if iommu_type is not None else self.best_iommu_type()
+        _ioctl(self.fd, uapi.VFIO_SET_IOMMU, kind, "VFIO_SET_IOMMU")
+        self.iommu_type = kind
+
+    def iommu_info(self) -> IommuInfo:
+        """Page sizes, valid IOVA ranges and remaining mappings of the IOMMU."""
+        base = ctypes.sizeof(uapi.vfio_iommu_type1_info)
+        argsz = base
+        for _ in range(2):
+            buf = bytearray(argsz)
+            info = uapi.vfio_iommu_type1_info.from_buffer(buf)
+            info.argsz = argsz
+            del info
+            _ioctl(self.fd, uapi.VFIO_IOMMU_GET_INFO, buf, "VFIO_IOMMU_GET_INFO")
+            info = uapi.vfio_iommu_type1_info.from_buffer_copy(buf)
+            if info.argsz <= argsz:
+                break
+            argsz = info.argsz
+        return parse_iommu_info(buf)
+
+    @property
+    def iova_space(self) -> IovaSpace:
+        """The container's IOVA allocator (valid ranges from the IOMMU, from 2 MiB up)."""
+        with self._lock:
+            if self._iova is None:
+                if self.iommu_type is None:
+                    raise VfioError(
+                        "the container has no IOMMU yet",
+                        hint="attach a group (open_device does) before allocating DMA memory",
+                    )
+                info = self.iommu_info()
+                ranges = list(info.iova_ranges) or [(0, 1 << 39)]
+                granule = max(info.min_page_size, mmap.PAGESIZE)
+                self._iova = IovaSpace(ranges, granule=granule)
+            return self._iova
+
+    def map_dma(
+        self, vaddr: int, iova: int, size: int, *, read: bool = True, write: bool = True
+    ) -> None:
+        """Map ``size`` bytes of this process at ``vaddr`` to device address ``iova``.
+
+        The kernel pins the pages (they count against ``RLIMIT_MEMLOCK``).
+
+        Raises:
+            MemlockLimitError: the kernel refused to pin more memory (ENOMEM).
+            DmaError: the IOVA range overlaps a mapping, or the kernel's mapping limit hit.
+            VfioError: any other refusal (errno kept).
+        """
+        m = uapi.vfio_iommu_type1_dma_map()
+        m.argsz = ctypes.sizeof(m)
+        m.flags = (uapi.VFIO_DMA_MAP_FLAG_READ if read else 0) | (
+            uapi.VFIO_DMA_MAP_FLAG_WRITE if write else 0
+        )
+        m.vaddr, m.iova, m.size = vaddr, iova, size
+        try:
+            fcntl.ioctl(self.fd, uapi.VFIO_IOMMU_MAP_DMA, m)
+        except OSError as exc:
+            what = f"mapping {size:#x} bytes for DMA at IOVA {iova:#x}"
+            if exc.errno == errno.ENOMEM:
+                raise memlock_error(size, exc.errno) from exc
+            if exc.errno == errno.EEXIST:
+                raise DmaError(
+                    f"{what}: the IOVA range overlaps an existing mapping",
+                    hint="allocate IOVAs from the container's iova_space",
+                    errno=exc.errno,
+                ) from exc
+            if exc.errno == errno.ENOSPC:
+                raise DmaError(
+                    f"{what}: the kernel's limit of DMA mappings is reached",
+                    hint="use fewer, larger DMA buffers (vfio_iommu_type1 dma_entry_limit)",
+                    errno=exc.errno,
+                ) from exc
+            raise VfioError(f"{what}: {exc.strerror}", errno=exc.errno) from exc
+
+    def unmap_dma(self, iova: int, size: int) -> int:
+        """Remove the DMA mapping(s) covering ``[iova, iova + size)``.
+
+        Returns:
+            Bytes unmapped, as the kernel reports.
+        """
+        u = uapi.vfio_iommu_type1_dma_unmap()
+        u.argsz = ctypes.sizeof(u)
+        u.iova, u.size = iova, size
+        _ioctl(self.fd, uapi.VFIO_IOMMU_UNMAP_DMA, u, f"unmapping IOVA {iova:#x}")
+        return int(u.size)
+
+    def close(self) -> None:
+        """Close the container; the kernel drops every DMA mapping with it."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> VfioContainer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# --- group -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    viable: bool
+    container_set: bool
+
+
+class VfioGroup:
+    """``/dev/vfio/<group>``: the IOMMU group of one or more functions.
+
+    Args:
+        group: the IOMMU group number.
+        root: the host root.
+
+    Raises:
+        VfioGroupBusyError: another process holds the group (EBUSY); names it if /proc tells.
+        VfioPermissionError: this user may not open the node (shows its owner and mode).
+        VfioError: no such node (the group's devices are not bound to vfio-pci), or other.
+    """
+
+    def __init__(self, group: int, root: HostRoot | None = None) -> None:
+        self.root = root or HostRoot.from_env()
+        self.group = group
+        self.path = self.root.vfio / str(group)
+        self.container: VfioContainer | None = None
+        self._fd: int | None = None
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise _permission_error(self.path, exc, f"opening {self.path}") from exc
+            if exc.errno == errno.EBUSY:
+                raise self._busy_error(exc.errno) from exc
+            if exc.errno == errno.ENOENT:
+                members = ", ".join(group_members(group, self.root)) or "none listed"
+                raise VfioError(
+                    f"{self.path} does not exist (group {group}: {members})",
+                    hint="bind the group's functions to vfio-pci first "
+                    "('qathw bind <bdf> vfio-pci', or write vfio-pci to driver_override "
+                    "and the BDF to /sys/bus/pci/drivers_probe)",
+                    errno=exc.errno,
+                    path=self.path,
+                ) from exc
+            raise VfioError(
+                f"opening {self.path}: {exc.strerror}", errno=exc.errno, path=self.path
+            ) from exc
+
+    def _busy_error(self, err: int) -> VfioGroupBusyError:
+        found = holders(self.path)
+        if found:
+            who = ", ".join(f"pid {pid} ({comm})" for pid, comm in found)
+            what = f"IOMMU group {self.group} is in use by {who}"
+            hint = "stop that process, or let it pass you the device (one owner per group)"
+        else:
+            what = f"IOMMU group {self.group} is in use by another process or a VM"
+            hint = (
+                "find the holder with 'fuser -v "
+                f"{self.path}' (as root) and stop it; a group has one owner at a time"
+            )
+        return VfioGroupBusyError(what, hint=hint, errno=err, path=self.path)
+
+    @property
+    def fd(self) -> int:
+        if self._fd is None:
+            raise VfioError(f"{self.path} is closed")
+        return self._fd
+
+    def status(self) -> GroupStatus:
+        st = uapi.vfio_group_status()
+        st.argsz = ctypes.sizeof(st)
+        _ioctl(self.fd, uapi.VFIO_GROUP_GET_STATUS, st, f"VFIO_GROUP_GET_STATUS on {self.path}")
+        return GroupStatus(
+            viable=bool(st.flags & uapi.VFIO_GROUP_FLAGS_VIABLE),
+            container_set=bool(st.flags & uapi.VFIO_GROUP_FLAGS_CONTAINER_SET),
+        )
+
+    def check_viable(self) -> None:
+        """Raise :class:`VfioGroupNotViableError` naming the functions in the way."""
+        if self.status().viable:
+            return
+        blockers: list[str] = []
+        members = group_members(self.group, self.root)
+        for bdf in members:
+            fn = _SysfsFunction(bdf, self.root)
+            drv = fn.driver()
+            if drv is not None and drv not in _VIABLE_DRIVERS and not fn.is_bridge():
+                blockers.append(f"{bdf} (bound to {drv})")
+        if not blockers:  # the kernel knows more than sysfs showed us; list everything
+            blockers = [f"{b} ({driver_of(b, self.root) or 'no driver'})" for b in members]
+        first = blockers[0].split(" ", 1)[0]
+        raise VfioGroupNotViableError(
+            f"IOMMU group {self.group} is not viable: {', '.join(blockers)} "
+            "must be bound to vfio-pci or unbound",
+            hint=f"unbind them ('echo {first} > /sys/bus/pci/devices/{first}/driver/unbind') "
+            "or bind them to vfio-pci too; every function of a group goes together",
+            path=self.path,
+        )
+
+    def set_container(self, container: VfioContainer) -> None:
+        """Attach the group to ``container`` (and choose its IOMMU if it has none yet)."""
+        fd = ctypes.c_int(container.fd)
+        try:
+            fcntl.ioctl(self.fd, uapi.VFIO_GROUP_SET_CONTAINER, fd)
+        except OSError as exc:
+            if exc.errno == errno.EBUSY:
+                raise VfioGroupBusyError(
+                    f"IOMMU group {self.group} is already attached to a container",
+                    hint="close the other container first; one container per group",
+                    errno=exc.errno,
+                    path=self.path,
+                ) from exc
+            raise VfioError(
+                f"attaching {self.path} to a container: {exc.strerror}",
+                errno=exc.errno,
+                path=self.path,
+            ) from exc
+        self.container = container
+        if container.iommu_type is None:
+            container.set_iommu()
+
+    def unset_container(self) -> None:
+        if self.container is not None and self._fd is not None:
+            _ioctl(self._fd, uapi.VFIO_GROUP_UNSET_CONTAINER, 0, "VFIO_GROUP_UNSET_CONTAINER")
+            self.container = None
+
+    def device_fd(self, bdf: str) -> int:
+        """A new file descriptor for function ``bdf`` of this group."""
+        name = bytearray(normalize_bdf(bdf).encode() + b"\0")
+        try:
+            return int(fcntl.ioctl(self.fd, uapi.VFIO_GROUP_GET_DEVICE_FD, name))
+        except OSError as exc:
+            hint = None
+            if exc.errno == errno.EINVAL and self.container is None:
+                hint = "attach the group to a container first"
+            raise VfioError(
+                f"getting a device fd for {bdf} from {self.path}: {exc.strerror}",
+                hint=hint,
+                errno=exc.errno,
+                path=self.path,
+            ) from exc
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(VfioError):
+                self.unset_container()
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> VfioGroup:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# --- device ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    flags: int
+    num_regions: int
+    num_irqs: int
+
+    @property
+    def is_pci(self) -> bool:
+        return bool(self.flags & uapi.VFIO_DEVICE_FLAGS_PCI)
+
+    @property
+    def can_reset(self) -> bool:
+        return bool(self.flags & uapi.VFIO_DEVICE_FLAGS_RESET)
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    """One region of a VFIO device (a BAR, the ROM, config space, ...).
+
+    Attributes:
+        index: region index (BAR n is index n; config space is 7).
+        flags: ``VFIO_REGION_INFO_FLAG_*`` bits.
+        size: bytes in the region (0: the BAR is not implemented).
+        offset: where the region starts in the device fd (``index << 40`` on vfio-pci).
+        sparse_areas: the only parts that may be mmapped, ``(offset, size)`` each, when
+            the kernel reports a sparse-mmap capability; ``None`` means all of it.
+        region_type: ``(type, subtype)`` for device-specific regions.
+    """
+
+    index: int
+    flags: int
+    size: int
+    offset: int
+    sparse_areas: tuple[tuple[int, int], ...] | None = None
+    region_type: tuple[int, int] | None = None
+
+    @property
+    def readable(self) -> bool:
+        return bool(self.flags & uapi.VFIO_REGION_INFO_FLAG_READ)
+
+    @property
+    def writable(self) -> bool:
+        return bool(self.flags & uapi.VFIO_REGION_INFO_FLAG_WRITE)
+
+    @property
+    def mappable(self) -> bool:
+        return bool(self.flags & uapi.VFIO_REGION_INFO_FLAG_MMAP)
+
+    def mmap_areas(self) -> tuple[tuple[int, int], ...]:
+        """The parts of the region that may be mmapped."""
+        if not self.mappable or self.size == 0:
+            return ()
+        return self.sparse_areas if self.sparse_areas is not None else ((0, self.size),)
+
+
+@dataclass(frozen=True)
+class IrqInfo:
+    index: int
+    flags: int
+    count: int
+
+    @property
+    def eventfd(self) -> bool:
+        return bool(self.flags & uapi.VFIO_IRQ_INFO_EVENTFD)
+
+
+class VfioDevice:
+    """One PCI function opened through VFIO.
+
+    Made by :func:`open_device`; owns its device fd, and (when it opened them) its group
+    and container. Closing it closes every register window it mapped and every eventfd
+    it wired, then the fds.
+    """
+
+    def __init__(
+        self,
+        bdf: str,
+        fd: int,
+        group: VfioGroup,
+        container: VfioContainer,
+        *,
+        owns_group: bool = True,
+        owns_container: bool = True,
+    ) -> None:
+        self.bdf = bdf
+        self.group = group
+        self.container = container
+        self._fd: int | None = fd
+        self._owns_group = owns_group
+        self._owns_container = owns_container
+        self._windows: list[Mmio] = []
+        self._eventfds: dict[int, tuple[int, ...]] = {}
+        self._regions: dict[int, RegionInfo] = {}
+
+    @property
+    def fd(self) -> int:
+        if self._fd is None:
+            raise VfioError(f"VFIO device {self.bdf} is closed")
+        return self._fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def info(self) -> DeviceInfo:
+        di = uapi.vfio_device_info()
+        di.argsz = ctypes.sizeof(di)
+        _ioctl(self.fd, uapi.VFIO_DEVICE_GET_INFO, di, f"VFIO_DEVICE_GET_INFO on {self.bdf}")
+        return DeviceInfo(di.flags, di.num_regions, di.num_irqs)
+
+    def region_info(self, index: int) -> RegionInfo:
+        """Size, offset, flags and capabilities (sparse mmap areas, type) of a region.
+
+        Raises:
+            VfioError: no such region (EINVAL), with the number of regions in the hint.
+        """
+        cached = self._regions.get(index)
+        if cached is not None:
+            return cached
+        argsz = ctypes.sizeof(uapi.vfio_region_info)
+        for _ in range(2):
+            buf = bytearray(argsz)
+            ri = uapi.vfio_region_info.from_buffer(buf)
+            ri.argsz, ri.index = argsz, index
+            del ri
+            try:
+                fcntl.ioctl(self.fd, uapi.VFIO_DEVICE_GET_REGION_INFO, buf)
+            except OSError as exc:
+                count = self.info().num_regions
+                hint = (
+                    f"the device has regions 0..{count - 1}"
+                    if not 0 <= index < count
+                    else "the device does not implement it (VGA, index 8, exists only on VGA)"
+                )
+                raise VfioError(
+                    f"region {index} of {self.bdf}: {exc.strerror}", hint=hint, errno=exc.errno
+                ) from exc
+            ri = uapi.vfio_region_info.from_buffer_copy(buf)
+            if ri.argsz <= argsz:
+                break
+            argsz = ri.argsz  # the capability chain needs a larger buffer
+        info = parse_region_info(buf)
+        self._regions[index] = info
+        return info
+
+    def regions(self) -> list[RegionInfo]:
+        """Every region the device implements (unimplemented BARs have size 0)."""
+        found: list[RegionInfo] = []
+        for index in range(self.info().num_regions):
+            try:
+                found.append(self.region_info(index))
+            except VfioError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+        return found
+
+    def mmap_region(
+        self,
+        index: int,
+        offset: int = 0,
+        size: int | None = None,
+        *,
+        writable: bool = True,
+        name: str | None = None,
+    ) -> Mmio:
+        """Map part of a region (a BAR) as a register window.
+
+        Args:
+            index: region index (``BAR0_REGION``, ``BAR2_REGION``, ...).
+            offset: where the window starts in the region; a multiple of the page size.
+            size: bytes to map; the rest of the mmappable area when ``None``.
+            writable: map read-write.
+            name: how errors name the window ("BAR2 of 0000:00:10.0" by default).
+
+        Returns:
+            An :class:`~qathw.mmio.Mmio` that owns its mapping; closed with the device.
+
+        Raises:
+            VfioError: the region cannot be mmapped there (not mmappable, outside the
+                region or its sparse areas, misaligned), or the kernel refused.
+        """
+        region = self.region_info(index)
+        label = name or f"BAR{index} of {self.bdf}"
+        areas = region.mmap_areas()
+        if not areas:
+            raise VfioError(
+                f"{label} cannot be mmapped (size {region.size:#x}, flags {region.flags:#x})",
+                hint="use read_region/write_region for regions without the MMAP flag",
+            )
+        if size is None:
+            area = next((a for a in areas if a[0] <= offset < a[0] + a[1]), None)
+            size = area[0] + area[1] - offset if area else 0
+        if offset % mmap.PAGESIZE or size <= 0:
+            raise VfioError(
+                f"{label}: cannot map {size:#x} bytes at {offset:#x}",
+                hint=f"offsets must be page aligned and inside an mmappable area {_fmt(areas)}",
+            )
+        if not any(a <= offset and offset + size <= a + n for a, n in areas):
+            raise VfioError(
+                f"{label}: [{offset:#x}, {offset + size:#x}) is not inside an mmappable area",
+                hint=f"the kernel allows mmap of {_fmt(areas)} only",
+            )
+        prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+        try:
+            mapping = mmap.mmap(self.fd, size, mmap.MAP_SHARED, prot, offset=region.offset + offset)
+        except OSError as exc:
+            raise VfioError(
+                f"mapping {label}: {exc.strerror}",
+                hint="enable memory decoding first (enable_memory) and check the BAR",
+                errno=exc.errno,
+            ) from exc
+        window = Mmio(mapping, 0, size, name=label, owns_mapping=True)
+        self._windows.append(window)
+        return window
+
+    def map_bar(self, bar: int, offset: int = 0, size: int | None = None) -> Mmio:
+        """Map (part of) PCI BAR ``bar``: :meth:`mmap_region` of region ``bar``.
+
+        The name :class:`~qathw.pci_access.PciAccess` uses, so callers need not know
+        whether a function is reached through VFIO or sysfs.
+        """
+        return self.mmap_region(bar, offset, size)
+
+    def read_region(self, index: int, offset: int, length: int) -> bytes:
+        """Read ``length`` bytes at ``offset`` of a region through the device fd."""
+        region = self.region_info(index)
+        self._check_span(region, offset, length)
+        try:
+            data = os.pread(self.fd, length, region.offset + offset)
+        except OSError as exc:
+            raise VfioError(
+                f"reading region {index} of {self.bdf} at {offset:#x}: {exc.strerror}",
+                errno=exc.errno,
+            ) from exc
+        if len(data) != length:
+            raise VfioError(f"short read of region {index} of {self.bdf} at {offset:#x}")
+        return data
+
+    def write_region(self, index: int, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` of a region through the device fd."""
+        region = self.region_info(index)
+        self._check_span(region, offset, len(data))
+        try:
+            done = os.pwrite(self.fd, data, region.offset + offset)
+        except OSError as exc:
+            raise VfioError(
+                f"writing region {index} of {self.bdf} at {offset:#x}: {exc.strerror}",
+                errno=exc.errno,
+            ) from exc
+        if done != len(data):
+            raise VfioError(f"short write to region {index} of {self.bdf} at {offset:#x}")
+
+    def _check_span(self, region: RegionInfo, offset: int, length: int) -> None:
+        if offset < 0 or length <= 0 or offset + length > region.size:
+            raise VfioError(
+                f"region {region.index} of {self.bdf}: [{offset:#x}, {offset + length:#x}) "
+                f"outside its {region.size:#x} bytes"
+            )
+
+    # --- config space ----------------------------------------------------------------
+
+    def config_read(self, offset: int, width: int = 4) -> int:
+        """Read a 1-, 2- or 4-byte config-space register (little-endian)."""
+        if width not in (1, 2, 4) or offset % width:
+            raise ValueError(f"config access of width {width} at {offset:#x} is not aligned")
+        return int.from_bytes(self.read_region(CONFIG_REGION, offset, width), "little")
+
+    def config_write(self, offset: int, value: int, width: int = 4) -> None:
+        """Write a 1-, 2- or 4-byte config-space register (little-endian)."""
+        if width not in (1, 2, 4) or offset % width:
+            raise ValueError(f"config access of width {width} at {offset:#x} is not aligned")
+        if not 0 <= value < 1 << (8 * width):
+            raise ValueError(f"value {value:#x} does not fit in {width} bytes")
+        self.write_region(CONFIG_REGION, offset, value.to_bytes(width, "little"))
+
+    @property
+    def command(self) -> int:
+        """The PCI command register."""
+        return self.config_read(PCI_COMMAND, 2)
+
+    def set_command_bits(self, bits: int, enable: bool = True) -> None:
+        """Set (or clear) bits of the PCI command register, read-modify-write."""
+        cmd = self.command
+        new = cmd | bits if enable else cmd & ~bits
+        if new != cmd:
+            self.config_write(PCI_COMMAND, new, 2)
+
+    def enable_memory(self) -> None:
+        """Let the function decode its memory BARs (PCI_COMMAND_MEMORY)."""
+        self.set_command_bits(PCI_COMMAND_MEMORY)
+
+    def enable_bus_master(self) -> None:
+        """Let the function master the bus: DMA and MSI writes (PCI_COMMAND_MASTER)."""
+        self.set_command_bits(PCI_COMMAND_MASTER)
+
+    def reset(self) -> None:
+        """Reset the function (``VFIO_DEVICE_RESET``).
+
+        Raises:
+            VfioError: the function has no reset method the kernel can use.
+        """
+        if not self.info().can_reset:
+            raise VfioError(
+                f"{self.bdf} offers no function reset to VFIO",
+                hint="reset it another way (the device's own reset register, or a bus reset)",
+            )
+        _ioctl(self.fd, uapi.VFIO_DEVICE_RESET, 0, f"resetting {self.bdf}")
+
+    # --- interrupts ------------------------------------------------------------------
+
+    def irq_info(self, index: int) -> IrqInfo:
+        ii = uapi.vfio_irq_info()
+        ii.argsz, ii.index = ctypes.sizeof(ii), index
+        _ioctl(self.fd, uapi.VFIO_DEVICE_GET_IRQ_INFO, ii, f"IRQ index {index} of {self.bdf}")
+        return IrqInfo(ii.index, ii.flags, ii.count)
+
+    def enable_irqs(self, index: int, count: int = 1) -> tuple[int, ...]:
+        """Wire ``count`` vectors of an interrupt index (MSI, MSI-X) to new eventfds.
+
+        Each interrupt adds 1 to its eventfd; read 8 bytes to consume. The eventfds are
+        non-blocking and belong to the device (closed by :meth:`disable_irqs`/:meth:`close`).
+        MSI and MSI-X need bus mastering (:meth:`enable_bus_master`) to be delivered.
+
+        Raises:
+            VfioError: the index has fewer vectors than ``count``, or no eventfd support.
+        """
+        info = self.irq_info(index)
+        if count <= 0 or count > info.count or not info.eventfd:
+            raise VfioError(
+                f"{self.bdf} IRQ index {index} has {info.count} eventfd-capable vectors; "
+                f"{count} asked",
+                hint="check irq_info(index) first; ivshmem-plain, for one, has no interrupts",
+            )
+        self.disable_irqs(index)
+        fds = tuple(os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK) for _ in range(count))
+        try:
+            self._set_irqs(index, uapi.VFIO_IRQ_SET_DATA_EVENTFD, fds)
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        self._eventfds[index] = fds
+        return fds
+
+    def disable_irqs(self, index: int) -> None:
+        """Tear down the vectors of an interrupt index and close their eventfds."""
+        fds = self._eventfds.pop(index, None)
+        if fds is None:
+            return
+        try:
+            self._set_irqs(index, uapi.VFIO_IRQ_SET_DATA_NONE, ())
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _set_irqs(self, index: int, data_type: int, fds: tuple[int, ...]) -> None:
+        head = ctypes.sizeof(uapi.vfio_irq_set)
+        buf = bytearray(head + 4 * len(fds))
+        s = uapi.vfio_irq_set.from_buffer(buf)
+        s.argsz, s.index, s.start, s.count = len(buf), index, 0, len(fds)
+        s.flags = data_type | uapi.VFIO_IRQ_SET_ACTION_TRIGGER
+        del s
+        for k, fd in enumerate(fds):
+            buf[head + 4 * k : head + 4 * k + 4] = fd.to_bytes(4, "little", signed=True)
+        _ioctl(self.fd, uapi.VFIO_DEVICE_SET_IRQS, buf, f"VFIO_DEVICE_SET_IRQS on {self.bdf}")
+
+    # --- lifetime --------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close windows, eventfds, the device fd, and the group/container it owns."""
+        if self._fd is None:
+            return
+        for window in self._windows:
+            window.close()
+        self._windows.clear()
+        for index in list(self._eventfds):
+            with contextlib.suppress(VfioError):
+                self.disable_irqs(index)
+        os.close(self._fd)
+        self._fd = None
+        if self._owns_group:
+            self.group.close()
+        if self._owns_container:
+            self.container.close()
+
+    def __enter__(self) -> VfioDevice:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<VfioDevice {self.bdf} group {self.group.group}{' closed' if self.closed else ''}>"
+
+
+def parse_region_info(buf: bytes | bytearray) -> RegionInfo:
+    """Decode a filled ``vfio_region_info`` buffer, capability chain included."""
+    ri = uapi.vfio_region_info.from_buffer_copy(buf)
+    sparse: tuple[tuple[int, int], ...] | None = None
+    rtype: tuple[int, int] | None = None
+    if ri.flags & uapi.VFIO_REGION_INFO_FLAG_CAPS and ri.cap_offset:
+        for cap_id, _ver, off in _walk_caps(buf, ri.cap_offset):
+            if cap_id == uapi.VFIO_REGION_INFO_CAP_SPARSE_MMAP:
+                cap = uapi.vfio_region_info_cap_sparse_mmap.from_buffer_copy(buf, off)
+                at = off + ctypes.sizeof(cap)
+                step = ctypes.sizeof(uapi.vfio_region_sparse_mmap_area)
+                areas = [
+                    uapi.vfio_region_sparse_mmap_area.from_buffer_copy(buf, at + k * step)
+                    for k in range(cap.nr_areas)
+                    if at + (k + 1) * step <= len(buf)
+                ]
+                sparse = tuple((a.offset, a.size) for a in areas if a.size)
+            elif cap_id == uapi.VFIO_REGION_INFO_CAP_TYPE:
+                ct = uapi.vfio_region_info_cap_type.from_buffer_copy(buf, off)
+                rtype = (ct.type, ct.subtype)
+    return RegionInfo(ri.index, ri.flags, ri.size, ri.offset, sparse, rtype)
+
+
+def parse_iommu_info(buf: bytes | bytearray) -> IommuInfo:
+    """Decode a filled ``vfio_iommu_type1_info`` buffer, capability chain included."""
+    info = uapi.vfio_iommu_type1_info.from_buffer_copy(buf)
+    ranges: list[tuple[int, int]] = []
+    avail: int | None = None
+    if info.flags & uapi.VFIO_IOMMU_INFO_CAPS and info.cap_offset:
+        for cap_id, _ver, off in _walk_caps(buf, info.cap_offset):
+            if cap_id == uapi.VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE:
+                cap = uapi.vfio_iommu_type1_info_cap_iova_range.from_buffer_copy(buf, off)
+                at = off + ctypes.sizeof(cap)
+                step = ctypes.sizeof(uapi.vfio_iova_range)
+                for k in range(cap.nr_iovas):
+                    if at + (k + 1) * step > len(buf):
+                        break
+                    r = uapi.vfio_iova_range.from_buffer_copy(buf, at + k * step)
+                    ranges.append((r.start, r.end + 1))  # the kernel's end is inclusive
+            elif cap_id == uapi.VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL:
+                avail = uapi.vfio_iommu_type1_info_dma_avail.from_buffer_copy(buf, off).avail
+    pgsizes = info.iova_pgsizes if info.flags & uapi.VFIO_IOMMU_INFO_PGSIZES else 0
+    return IommuInfo(pgsizes, tuple(ranges), avail)
+
+
+def _fmt(areas: tuple[tuple[int, int], ...]) -> str:
+    return ", ".join(f"[{a:#x}, {a + n:#x})" for a, n in areas) or "(none)"
+
+
+def open_device(
+    bdf: str,
+    *,
+    root: HostRoot | None = None,
+    container: VfioContainer | None = None,
+) -> VfioDevice:
+    """Open a PCI function bound to ``vfio-pci``.
+
+    The sequence: check the function and its driver, open the container (API version,
+    type1v2/type1), open the group (busy? permitted?), check it is viable, attach it to
+    the container (choosing the IOMMU), and get the device fd.
+
+    Args:
+        bdf: the function's PCI address (``0000:6b:00.1``; ``6b:00.1`` means domain 0).
+        root: the host root (``$QATHW_SYSFS_ROOT`` or ``/``).
+        container: share an open container (one IOMMU space for several devices);
+            a new one is opened (and owned by the device) when ``None``.
+
+    Returns:
+        The open device; close it (or use it as a context manager) when done.
+
+    Raises:
+        ValueError: ``bdf`` is not a PCI address.
+        DeviceNotFoundError: no such function.
+        NoIommuError: no IOMMU group, or no type1 IOMMU.
+        VfioError: the function is not bound to vfio-pci, or another refusal.
+        VfioPermissionError, VfioGroupBusyError, VfioGroupNotViableError: as named.
+    """
+    root = root or HostRoot.from_env()
+    bdf = normalize_bdf(bdf)
+    group_no = iommu_group_of(bdf, root)
+    drv = driver_of(bdf, root)
+    if drv != VFIO_PCI_DRIVER:
+        bound = f"bound to {drv}" if drv else "not bound to a driver"
+        raise VfioError(
+            f"{bdf} is {bound}, not vfio-pci",
+            hint=f"bind it first: 'qathw bind {bdf} vfio-pci' (or write vfio-pci to its "
+            "driver_override and the BDF to /sys/bus/pci/drivers_probe)",
+            path=root.pci_device(bdf),
+        )
+    owns_container = container is None
+    cont = container if container is not None else VfioContainer(root)
+    group: VfioGroup | None = None
+    try:
+        group = VfioGroup(group_no, root)
+        group.check_viable()
+        if group.container is None:
+            group.set_container(cont)
+        fd = group.device_fd(bdf)
+    except BaseException:
+        if group is not None:
+            group.close()
+        if owns_container:
+            cont.close()
+        raise
+    return VfioDevice(bdf, fd, group, cont, owns_group=True, owns_container=owns_container)

@@ -1,0 +1,5 @@
+import sys
+
+from vm.cli import main
+
+sys.exit(main())
