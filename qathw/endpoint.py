@@ -9,9 +9,11 @@ An :class:`Endpoint` is what the transport needs of a device, wherever it comes 
   file. Its control page says where the CSR and PMISC windows are, and its device-memory
   window is the DMA pool (the device can reach nothing else) (:meth:`Endpoint.from_emulated_bar`).
 
-How the BAR is reached is one small choice at the bottom (:func:`map_bar2`): the sysfs
-``resource2`` file (the same code that maps a real device's ``resourceN`` as root), or a
-file path directly for tests. Everything above is the same for both.
+How a function is reached is one small choice at the bottom (:func:`open_endpoint`, through
+:func:`qathw.pci_access.open_access`): VFIO when the function is bound to ``vfio-pci``,
+the sysfs ``resourceN`` files otherwise (root). :func:`open_emulated` maps an emulated
+endpoint's ``resource2`` (or the endpoint file itself, for tests). Everything above is the
+same for every path.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from qathw import emulated, ids
 from qathw.dma import DmaPool, WindowDmaPool
 from qathw.errors import DeviceError, MailboxError, RingConfigError
 from qathw.mmio import Mmio
+from qathw.paths import HostRoot
+from qathw.pci_access import PciAccess, open_access
 from qathw.transport import pfvf
 from qathw.transport.bank import Bank
 from qathw.transport.csr import CsrLayout, layout_for
@@ -37,6 +42,10 @@ _PCI_COMMAND = emulated.qathw_emu_control.pci_command.offset
 _ERROR_COUNT = emulated.qathw_emu_control.device_error_count.offset
 _ERROR_TEXT = emulated.qathw_emu_control.device_error.offset
 _SHUTDOWN_TIMEOUT = 0.1  # SHUTDOWN is a courtesy: do not hang on a PF that is gone
+
+
+class _Closeable(Protocol):
+    def close(self) -> None: ...
 
 
 def _read_sysfs_id(path: Path) -> int | None:
@@ -128,7 +137,7 @@ class Endpoint:
         pmisc: Mmio,
         dma: DmaPool,
         num_banks: int,
-        owned: list[Mmio] | None = None,
+        owned: list[_Closeable] | None = None,
         control: Mmio | None = None,
         mailbox_timeout: float = DEFAULT_TIMEOUT,
         mailbox_idle: Callable[[], object] | None = None,
@@ -140,7 +149,7 @@ class Endpoint:
         self.pmisc = pmisc
         self.dma = dma
         self.num_banks = num_banks
-        self._owned = owned or []
+        self._owned: list[_Closeable] = owned or []
         self._control = control
         self._banks: dict[int, Bank] = {}
         self._pairs: list[RingPair] = []
@@ -355,8 +364,8 @@ class Endpoint:
         self._banks.clear()
         if self._owned:
             self.dma.close()
-            for mmio in self._owned:
-                mmio.close()
+            for resource in self._owned:
+                resource.close()
 
     def __enter__(self) -> Endpoint:
         return self
@@ -390,4 +399,92 @@ def open_emulated(
     bar = map_bar2(source)
     return Endpoint.from_emulated_bar(
         bar, name=Path(source).name, mailbox_timeout=mailbox_timeout, mailbox_idle=mailbox_idle
+    )
+
+
+DEFAULT_VFIO_DMA_CAPACITY = 64 << 20  # pinned per endpoint at most; qatlib budgets ~16 MiB/VF
+
+
+def open_endpoint(
+    bdf: str,
+    *,
+    host: HostRoot | None = None,
+    dma_capacity: int = DEFAULT_VFIO_DMA_CAPACITY,
+    mailbox_timeout: float = DEFAULT_TIMEOUT,
+) -> Endpoint:
+    """Open the endpoint at ``bdf`` by what the system offers.
+
+    The function is reached through VFIO when it is bound to ``vfio-pci`` and through the
+    sysfs ``resourceN`` files otherwise (root). An emulated endpoint (an ivshmem function
+    carrying a fakedev file) works either way: its BAR2 holds registers and device memory.
+    A real QAT function needs VFIO, because its DMA memory must be mapped into the IOMMU.
+
+    Args:
+        bdf: the function's PCI address.
+        host: the host root (``$QATHW_SYSFS_ROOT`` or ``/``).
+        dma_capacity: most bytes a real device's VFIO DMA pool may pin.
+        mailbox_timeout: see :class:`~qathw.transport.mailbox.Mailbox`.
+
+    Returns:
+        The endpoint, BARs mapped, memory and bus master on; call :meth:`Endpoint.connect`.
+
+    Raises:
+        DeviceNotFoundError: no such function.
+        DeviceError: neither a QAT function nor an emulated endpoint; or a real QAT
+            function not bound to vfio-pci (the hint says how to bind it).
+        VfioError: the VFIO path refused (busy, not viable, permissions, memlock).
+    """
+    access = open_access(bdf, root=host)
+    try:
+        vendor_device = access.config_read(0, 4)
+        vendor, device = vendor_device & 0xFFFF, vendor_device >> 16
+        if (vendor, device) == (ids.IVSHMEM_VENDOR_ID, ids.IVSHMEM_DEVICE_ID):
+            access.enable_memory()
+            bar = access.map_bar(2)
+            endpoint = Endpoint.from_emulated_bar(
+                bar, name=access.bdf, mailbox_timeout=mailbox_timeout
+            )
+            endpoint._owned.append(access)
+            return endpoint
+        kind = ids.lookup(vendor, device)
+        if kind is None:
+            raise DeviceError(
+                f"{access.bdf} ({vendor:04x}:{device:04x}) is not a QAT function or an "
+                "emulated QAT endpoint",
+                hint="pick a device from 'qathw list'",
+            )
+        return _open_real(access, kind, dma_capacity, mailbox_timeout)
+    except BaseException:
+        access.close()
+        raise
+
+
+def _open_real(
+    access: PciAccess, kind: ids.FunctionKind, dma_capacity: int, mailbox_timeout: float
+) -> Endpoint:
+    from qathw.vfio import VfioDevice  # the VFIO layer only matters on this path
+    from qathw.vfio_dma import VfioDmaPool
+
+    if not isinstance(access, VfioDevice):
+        raise DeviceError(
+            f"{access.bdf} is a {kind.class_name}, reached here through sysfs: its DMA "
+            "memory must be mapped by an IOMMU, which needs VFIO",
+            hint=f"bind it to vfio-pci: 'qathw bind {access.bdf} vfio-pci'",
+        )
+    if not kind.banks:
+        raise DeviceError(f"{access.bdf}: no bank count known for {kind.class_name}")
+    access.enable_memory()
+    csr = access.map_bar(0)
+    pmisc = access.map_bar(2)
+    access.enable_bus_master()
+    pool = VfioDmaPool(access.container, dma_capacity)
+    return Endpoint(
+        name=access.bdf,
+        kind=kind,
+        csr=csr,
+        pmisc=pmisc,
+        dma=pool,
+        num_banks=kind.banks,
+        owned=[csr, pmisc, access],
+        mailbox_timeout=mailbox_timeout,
     )
