@@ -50,6 +50,10 @@ class PciAccess(Protocol):
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> PciAccess: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
 
 def access_path(bdf: str, root: HostRoot | None = None) -> str:
     """``"vfio"`` when the function is bound to vfio-pci, else ``"sysfs"``."""

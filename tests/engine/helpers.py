@@ -24,11 +24,11 @@ class Response:
 
     @property
     def cmp_err(self) -> int:
-        return struct.unpack("b", self.raw[5:6])[0]
+        return int(struct.unpack("b", self.raw[5:6])[0])
 
     @property
     def xlat_err(self) -> int:
-        return struct.unpack("b", self.raw[4:5])[0]
+        return int(struct.unpack("b", self.raw[4:5])[0])
 
     @property
     def hdr_flags(self) -> int:
@@ -41,7 +41,8 @@ class Response:
     @property
     def counters(self) -> tuple[int, int, int, int]:
         """COMP: input consumed, output produced, CRC32, Adler-32."""
-        return struct.unpack_from("<IIII", self.raw, 16)  # type: ignore[return-value]
+        a, b, c, d = struct.unpack_from("<IIII", self.raw, 16)
+        return int(a), int(b), int(c), int(d)
 
 
 def run_la(arena: Arena, handler: LaHandler, setup: LaSetup, **op: Any) -> Response:

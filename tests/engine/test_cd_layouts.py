@@ -12,6 +12,7 @@ import struct
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from qathw.service import algorithms as catalogue
 from qathw.service import cd, ops
 
 D = cd.Direction
@@ -192,13 +193,13 @@ def test_gcm_two_pass_template_and_galois_state() -> None:
 @pytest.mark.parametrize(
     ("huffman", "level", "cmd", "lower", "nxt"),
     [
-        (cd.Huffman.STATIC, 6, 0, 0x3327, 0x45),
-        (cd.Huffman.DYNAMIC, 1, 1, 0x210F, 0x65),
-        (cd.Huffman.DYNAMIC, 9, 1, 0x2407, 0x65),
+        (catalogue.Huffman.STATIC, 6, 0, 0x3327, 0x45),
+        (catalogue.Huffman.DYNAMIC, 1, 1, 0x210F, 0x65),
+        (catalogue.Huffman.DYNAMIC, 9, 1, 0x2407, 0x65),
     ],
 )
 def test_compression_template_carries_gen4_words_big_endian(
-    huffman: cd.Huffman, level: int, cmd: int, lower: int, nxt: int
+    huffman: catalogue.Huffman, level: int, cmd: int, lower: int, nxt: int
 ) -> None:
     t = cd.compression_session(cd.CompDirection.COMPRESS, huffman=huffman, level=level).template
     assert (t[1], t[2], t[3], t[6]) == (cmd, 9, 0x80, 0x02)

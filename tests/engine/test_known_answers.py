@@ -30,6 +30,7 @@ def _vectors(*files: str) -> list[Vector]:
 def _cipher_kat(
     arena: Arena, la: LaHandler, setup: cd.LaSetup, iv: bytes, data: bytes, layout: str
 ) -> bytes:
+    src: ops.Flat | ops.Sgl
     if layout == "flat-in-place":
         src = arena.flat(data)
         resp = run_la(arena, la, setup, src=src, iv=iv)

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from fakedev.engine import CompHandler, LaHandler
 from qathw.fw.common import Status
+from qathw.service import algorithms as catalogue
 from qathw.service import cd, ops
 from tests.engine.arena import Arena
 from tests.engine.helpers import Response, run_la
@@ -39,7 +40,8 @@ def reference_cipher(name: str, key: bytes, iv: bytes, data: bytes, encrypt: boo
     mode: Any
     if name.startswith("aes"):
         alg: Any = algorithms.AES(key)
-        mode = {"cbc": modes.CBC, "ctr": modes.CTR, "xts": modes.XTS}[name[-3:]](iv)
+        mode_cls: Any = {"cbc": modes.CBC, "ctr": modes.CTR, "xts": modes.XTS}[name[-3:]]
+        mode = mode_cls(iv)
     else:
         k24 = key * 3 if len(key) == 8 else key + key[:8] if len(key) == 16 else key
         alg, mode = TripleDES(k24), modes.CBC(iv)
@@ -51,6 +53,8 @@ def reference_cipher(name: str, key: bytes, iv: bytes, data: bytes, encrypt: boo
 def place(arena: Arena, data: bytes, layout: str, rng: random.Random) -> tuple[Any, Any]:
     """(src, dst) buffers for ``data`` in the given layout."""
     cuts = [rng.randrange(0, len(data) + 1) for _ in range(rng.randrange(1, 5))]
+    src: ops.Flat | ops.Sgl
+    dst: ops.Flat | ops.Sgl
     if layout.startswith("flat"):
         src = arena.flat(data)
         dst = src if layout.endswith("in") else arena.flat(bytes(len(data)))
@@ -63,7 +67,7 @@ def place(arena: Arena, data: bytes, layout: str, rng: random.Random) -> tuple[A
 @st.composite
 def cipher_case(draw: st.DrawFn) -> dict[str, Any]:
     name = draw(st.sampled_from(CIPHERS))
-    alg = cd.cipher(name)
+    alg = catalogue.cipher(name)
     key_len = draw(st.sampled_from(alg.key_sizes))
     key = draw(st.binary(min_size=key_len, max_size=key_len))
     if alg.mode == 6 and key[: key_len // 2] == key[key_len // 2 :]:
@@ -249,7 +253,7 @@ def test_encrypt_then_mac_and_verify_then_decrypt(
 ) -> None:
     """CIPHER_THEN_HASH to seal (IPsec ESP style); HASH_THEN_CIPHER to verify and open."""
     rng = random.Random(seed)
-    alg = cd.cipher(cipher)
+    alg = catalogue.cipher(cipher)
     ckey = rng.randbytes(alg.key_sizes[0])
     akey, iv = rng.randbytes(32), rng.randbytes(alg.iv_size)
     n = blocks * alg.block_size
@@ -333,14 +337,14 @@ TEXT = st.lists(
 
 @given(
     data=st.one_of(TEXT, st.binary(max_size=3000)),
-    huffman=st.sampled_from(list(cd.Huffman)),
+    huffman=st.sampled_from(list(catalogue.Huffman)),
     level=st.sampled_from([1, 6, 9]),
     sgl=st.booleans(),
     seed=st.integers(0, 2**32),
 )
 @SETTINGS
 def test_deflate_round_trips_with_zlib(
-    data: bytes, huffman: cd.Huffman, level: int, sgl: bool, seed: int
+    data: bytes, huffman: catalogue.Huffman, level: int, sgl: bool, seed: int
 ) -> None:
     arena, engine, rng = Arena(), CompHandler(), random.Random(seed)
     cap = len(data) + len(data) // 8 + 64
@@ -376,9 +380,9 @@ def test_deflate_round_trips_with_zlib(
     assert arena.read_buffer(dst2)[:produced] == data
 
 
-@pytest.mark.parametrize("huffman", list(cd.Huffman))
+@pytest.mark.parametrize("huffman", list(catalogue.Huffman))
 def test_compression_overflow_reports_progress_and_the_caller_can_continue(
-    huffman: cd.Huffman,
+    huffman: catalogue.Huffman,
 ) -> None:
     arena, engine = Arena(), CompHandler()
     data = random.Random(4).randbytes(3000) + b"compressible " * 400
@@ -392,9 +396,11 @@ def test_compression_overflow_reports_progress_and_the_caller_can_continue(
         consumed, produced, _, _ = resp.counters
         out += arena.get(dst.iova, produced)
         if pos + consumed < len(data):
-            err = resp.cmp_err if huffman == cd.Huffman.STATIC else resp.xlat_err
+            err = resp.cmp_err if huffman == catalogue.Huffman.STATIC else resp.xlat_err
             assert err == -11 and consumed > 0  # recoverable overflow
-            assert resp.status == (Status.CMP if huffman == cd.Huffman.STATIC else Status.XLAT)
+            assert resp.status == (
+                Status.CMP if huffman == catalogue.Huffman.STATIC else Status.XLAT
+            )
         else:
             assert resp.status == Status.CMP_END_OF_LAST_BLK
         pos += consumed

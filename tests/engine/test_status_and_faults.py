@@ -19,6 +19,7 @@ from fakedev.engine import CompHandler, LaHandler, handlers
 from qathw import aeskey, sha
 from qathw.fw.common import ServiceType, Status
 from qathw.fw.sgl import SGL_MAX_ENTRIES
+from qathw.service import algorithms as catalogue
 from qathw.service import cd, ops
 from tests.engine.arena import Arena
 from tests.engine.helpers import Response, run_la
@@ -153,7 +154,7 @@ def test_cbc_decrypt_needs_key_convert_or_the_reversed_key(arena: Arena, la: LaH
 def test_impossible_cipher_configs_are_refused(
     arena: Arena, la: LaHandler, name: str, direction: D, config: int
 ) -> None:
-    s = cd.cipher_session(name, KEY[: cd.cipher(name).key_sizes[0]], direction)
+    s = cd.cipher_session(name, KEY[: catalogue.cipher(name).key_sizes[0]], direction)
     cd_bytes = bytearray(s.cd)
     struct.pack_into("<I", cd_bytes, 0, config)
     bad = cd.LaSetup(bytes(cd_bytes), s.template, cipher=s.cipher, iv_size=s.iv_size)
@@ -278,7 +279,9 @@ def test_cnv_flag_only_when_requested_and_checksums_are_seeded(
 def test_bad_compression_requests(
     arena: Arena, comp: CompHandler, offset: int, value: int, status: int
 ) -> None:
-    req = comp_request(arena, b"x" * 100, cd.CompDirection.COMPRESS, huffman=cd.Huffman.STATIC)
+    req = comp_request(
+        arena, b"x" * 100, cd.CompDirection.COMPRESS, huffman=catalogue.Huffman.STATIC
+    )
     req[offset] = value
     assert Response(comp(bytes(req), arena.memory)).status == status
 
@@ -355,7 +358,10 @@ def test_mutated_requests_always_get_a_response_never_an_exception(
 ) -> None:
     arena = Arena(size=1 << 16)
     reqs = _valid_requests(arena)
-    h = {ServiceType.LA: LaHandler(), ServiceType.COMP: CompHandler()}
+    h: dict[ServiceType, LaHandler | CompHandler] = {
+        ServiceType.LA: LaHandler(),
+        ServiceType.COMP: CompHandler(),
+    }
     req = bytearray(reqs[which])
     for off, val in flips:
         req[off] = val
