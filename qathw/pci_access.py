@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 from qathw.errors import DeviceAccessError, DeviceNotFoundError
 from qathw.mmio import Mmio
@@ -50,9 +50,14 @@ class PciAccess(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> PciAccess: ...
+    def __enter__(self) -> Self: ...
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 def access_path(bdf: str, root: HostRoot | None = None) -> str:
