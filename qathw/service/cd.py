@@ -409,6 +409,34 @@ def _check_auth_key(alg: HashAlgorithm | HmacAlgorithm, key: object) -> bytes | 
     return None
 
 
+def _chained(
+    flags: int, cblk: _CipherBlock, ablk: _AuthBlock, *, cipher_first: bool
+) -> tuple[la.icp_qat_fw_la_bulk_req, bytearray]:
+    """A two-slice request and its CD: cipher then auth (CIPHER_HASH) or the reverse.
+
+    The first block sits at the CD start, the second at the next quadword; the slice
+    chain runs first -> second -> DRAM_WR (reference §2.7).
+    """
+    first, second = (cblk, ablk) if cipher_first else (ablk, cblk)
+    req = _header(la.LaCmd.CIPHER_HASH if cipher_first else la.LaCmd.HASH_CIPHER, flags)
+    cd = bytearray(first.data)
+    second_off = _round8(len(cd))
+    cd += b"\0" * (second_off - len(cd)) + second.data
+    cipher_off, auth_off = (0, second_off) if cipher_first else (second_off, 0)
+    _set_cipher_ctrl(req, cblk, cipher_off)
+    _set_auth_ctrl(req, ablk, auth_off)
+    first_slice, second_slice = (
+        (Slice.CIPHER, Slice.AUTH) if cipher_first else (Slice.AUTH, Slice.CIPHER)
+    )
+    first_next = next_curr(second_slice, first_slice)
+    second_next = next_curr(Slice.DRAM_WR, second_slice)
+    if cipher_first:
+        req.cd_ctrl.next_curr_id_cipher, req.cd_ctrl.next_curr_id_auth = first_next, second_next
+    else:
+        req.cd_ctrl.next_curr_id_auth, req.cd_ctrl.next_curr_id_cipher = first_next, second_next
+    return req, cd
+
+
 def chain_session(
     cipher_name: str,
     cipher_key: object,
@@ -456,24 +484,7 @@ def chain_session(
         digest_in_buffer=digest_in_buffer,
         slice_type=_slice_type(form),
     )
-    if order == ChainOrder.CIPHER_THEN_HASH:
-        req = _header(la.LaCmd.CIPHER_HASH, flags)
-        cd = bytearray(cblk.data)
-        _set_cipher_ctrl(req, cblk, 0)
-        auth_off = _round8(len(cd))
-        cd += b"\0" * (auth_off - len(cd)) + ablk.data
-        _set_auth_ctrl(req, ablk, auth_off)
-        req.cd_ctrl.next_curr_id_cipher = next_curr(Slice.AUTH, Slice.CIPHER)
-        req.cd_ctrl.next_curr_id_auth = next_curr(Slice.DRAM_WR, Slice.AUTH)
-    else:
-        req = _header(la.LaCmd.HASH_CIPHER, flags)
-        cd = bytearray(ablk.data)
-        _set_auth_ctrl(req, ablk, 0)
-        cipher_off = _round8(len(cd))
-        cd += b"\0" * (cipher_off - len(cd)) + cblk.data
-        _set_cipher_ctrl(req, cblk, cipher_off)
-        req.cd_ctrl.next_curr_id_auth = next_curr(Slice.CIPHER, Slice.AUTH)
-        req.cd_ctrl.next_curr_id_cipher = next_curr(Slice.DRAM_WR, Slice.CIPHER)
+    req, cd = _chained(flags, cblk, ablk, cipher_first=order == ChainOrder.CIPHER_THEN_HASH)
     _set_auth_params(req, digest)
     cd_bytes, template = _finish(req, cd)
     return LaSetup(
@@ -590,24 +601,7 @@ def _gcm_two_pass(
         cmp_auth_res=not enc,
         digest_in_buffer=in_buffer,
     )
-    if enc:
-        req = _header(la.LaCmd.CIPHER_HASH, flags)
-        cd = bytearray(cblk.data)
-        _set_cipher_ctrl(req, cblk, 0)
-        auth_off = _round8(len(cd))
-        cd += b"\0" * (auth_off - len(cd)) + ablk.data
-        _set_auth_ctrl(req, ablk, auth_off)
-        req.cd_ctrl.next_curr_id_cipher = next_curr(Slice.AUTH, Slice.CIPHER)
-        req.cd_ctrl.next_curr_id_auth = next_curr(Slice.DRAM_WR, Slice.AUTH)
-    else:
-        req = _header(la.LaCmd.HASH_CIPHER, flags)
-        cd = bytearray(ablk.data)
-        _set_auth_ctrl(req, ablk, 0)
-        cipher_off = _round8(len(cd))
-        cd += b"\0" * (cipher_off - len(cd)) + cblk.data
-        _set_cipher_ctrl(req, cblk, cipher_off)
-        req.cd_ctrl.next_curr_id_auth = next_curr(Slice.CIPHER, Slice.AUTH)
-        req.cd_ctrl.next_curr_id_cipher = next_curr(Slice.DRAM_WR, Slice.CIPHER)
+    req, cd = _chained(flags, cblk, ablk, cipher_first=enc)
     params = la.icp_qat_fw_la_auth_req_params.from_buffer(req, la.AUTH_REQ_PARAMS_OFFSET)
     params.auth_res_sz = tag
     params.u2.aad_sz = hw.round_up(aad, 16)
