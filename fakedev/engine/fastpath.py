@@ -109,30 +109,58 @@ def _gcm_common(plan: Plan) -> tuple[object, int, int, bool, bool]:
     return c.algorithm, c.aead_tag, c.aead_aad, plan.digest_in_buffer, plan.iv_inline
 
 
+_GcmSpans = tuple[int, int, int, int, int, int, int, int, bytes]
+
+
+def _gcm_spans(
+    req: bytes,
+    win: memoryview,
+    base: int,
+    tag_len: int,
+    aad_len: int,
+    in_buffer: bool,
+    inline: bool,
+    *,
+    tag_in_dst: bool,
+) -> _GcmSpans | None:
+    """Where a single-pass GCM request's data, AAD and tag lie in the window, all checked.
+
+    ``None`` hands the request to the general path (which answers any fault properly).
+    Returns ``(src, dst, off, n, s0, d0, a0, t0, iv)``: IOVAs, the region, window offsets of
+    source, destination, AAD and tag, and the IV. An in-buffer tag follows the region in the
+    destination (encrypt writes it) or in the source (decrypt reads it).
+    """
+    src, dst, src_len, dst_len = _MID.unpack_from(req, 32)
+    off, n = _REGION.unpack_from(req, 56)
+    aad_off, aad_sz, aad_addr, tag_addr, tag_sz = _SPC.unpack_from(req, 80)
+    if aad_sz != aad_len or tag_sz != tag_len or aad_off:
+        return None
+    end = off + n + (tag_len if in_buffer else 0)
+    if end > src_len or end > dst_len:
+        return None
+    s0, d0, a0 = src - base, dst - base, aad_addr - base
+    t0 = (d0 if tag_in_dst else s0) + off + n if in_buffer else tag_addr - base
+    size = len(win)
+    if min(s0, d0, t0) < 0 or max(s0, d0) + end > size or t0 + tag_len > size:
+        return None
+    if aad_len and (a0 < 0 or a0 + aad_len > size):
+        return None
+    if src != dst and s0 < d0 + end and d0 < s0 + end:
+        return None
+    iv = _iv(req, win, base, inline, 12)
+    if iv is None:
+        return None
+    return src, dst, off, n, s0, d0, a0, t0, iv
+
+
 def _gcm_encrypt_fast(plan: Plan) -> FastPath:
     algorithm, tag_len, aad_len, in_buffer, inline = _gcm_common(plan)
 
     def run(req: bytes, win: memoryview, base: int) -> bytes | None:
-        src, dst, src_len, dst_len = _MID.unpack_from(req, 32)
-        off, n = _REGION.unpack_from(req, 56)
-        aad_off, aad_sz, aad_addr, tag_addr, tag_sz = _SPC.unpack_from(req, 80)
-        if aad_sz != aad_len or tag_sz != tag_len or aad_off:
+        spans = _gcm_spans(req, win, base, tag_len, aad_len, in_buffer, inline, tag_in_dst=True)
+        if spans is None:
             return None
-        end = off + n + (tag_len if in_buffer else 0)
-        if end > src_len or end > dst_len:
-            return None
-        s0, d0, a0 = src - base, dst - base, aad_addr - base
-        t0 = d0 + off + n if in_buffer else tag_addr - base
-        size = len(win)
-        if min(s0, d0, t0) < 0 or max(s0, d0) + end > size or t0 + tag_len > size:
-            return None
-        if aad_len and (a0 < 0 or a0 + aad_len > size):
-            return None
-        if src != dst and s0 < d0 + end and d0 < s0 + end:
-            return None
-        iv = _iv(req, win, base, inline, 12)
-        if iv is None:
-            return None
+        src, dst, off, n, s0, d0, a0, t0, iv = spans
         ctx = Cipher(algorithm, modes.GCM(iv)).encryptor()  # type: ignore[arg-type]
         if aad_len:
             ctx.authenticate_additional_data(win[a0 : a0 + aad_len])
@@ -151,26 +179,10 @@ def _gcm_decrypt_fast(plan: Plan) -> FastPath:
     algorithm, tag_len, aad_len, in_buffer, inline = _gcm_common(plan)
 
     def run(req: bytes, win: memoryview, base: int) -> bytes | None:
-        src, dst, src_len, dst_len = _MID.unpack_from(req, 32)
-        off, n = _REGION.unpack_from(req, 56)
-        aad_off, aad_sz, aad_addr, tag_addr, tag_sz = _SPC.unpack_from(req, 80)
-        if aad_sz != aad_len or tag_sz != tag_len or aad_off:
+        spans = _gcm_spans(req, win, base, tag_len, aad_len, in_buffer, inline, tag_in_dst=False)
+        if spans is None:
             return None
-        end = off + n + (tag_len if in_buffer else 0)
-        if end > src_len or end > dst_len:
-            return None
-        s0, d0, a0 = src - base, dst - base, aad_addr - base
-        t0 = s0 + off + n if in_buffer else tag_addr - base
-        size = len(win)
-        if min(s0, d0, t0) < 0 or max(s0, d0) + end > size or t0 + tag_len > size:
-            return None
-        if aad_len and (a0 < 0 or a0 + aad_len > size):
-            return None
-        if src != dst and s0 < d0 + end and d0 < s0 + end:
-            return None
-        iv = _iv(req, win, base, inline, 12)
-        if iv is None:
-            return None
+        src, dst, off, n, s0, d0, a0, t0, iv = spans
         expected = bytes(win[t0 : t0 + tag_len])  # read before anything is written
         gcm = modes.GCM(iv, min_tag_length=4)
         ctx = Cipher(algorithm, gcm).decryptor()  # type: ignore[arg-type]
@@ -180,7 +192,7 @@ def _gcm_decrypt_fast(plan: Plan) -> FastPath:
             if off:
                 win[d0 : d0 + off] = win[s0 : s0 + off]
             if in_buffer:
-                win[d0 + off + n : d0 + end] = expected
+                win[d0 + off + n : d0 + off + n + tag_len] = expected
         if n:
             ctx.update_into(win[s0 + off : s0 + off + n], win[d0 + off : d0 + off + n])
         try:
