@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import mmap
 import os
 import shutil
 import sys
@@ -54,6 +53,7 @@ from typing import Any
 from fakedev.topologies import AUTO, NAMED, EmulatedSpec, PfSpec, Topology
 from qathw import ids
 from qathw.paths import HostRoot
+from qathw.sysfsio import OsSysfsIO
 
 QAT_CLASS = 0x0B4000  # "Co-processor" (lspci: [0b40])
 IVSHMEM_CLASS = 0x050000  # "RAM memory", as QEMU's ivshmem reports
@@ -228,14 +228,15 @@ def _resource_text(bars: list[tuple[int, int, int]], base: int) -> str:
     return "".join(f"0x{s:016x} 0x{e:016x} 0x{f:016x}\n" for s, e, f in lines)
 
 
-class FakeKernel:
+class FakeKernel(OsSysfsIO):
     """The kernel behind a fake tree: serves qathw's sysfs seam with the kernel's rules.
 
     Args:
         prefix: the directory that plays ``/`` (holds ``sys``, ``dev``, ``lib``...).
 
-    Reads are plain reads except where the kernel computes the answer. Writes to paths
-    outside the tree go to the operating system unchanged.
+    It is the operating system's seam (:class:`~qathw.sysfsio.OsSysfsIO`) plus the
+    kernel: reads are plain reads except where the kernel computes the answer; writes
+    inside the tree follow the kernel's rules, writes outside go to the OS unchanged.
     """
 
     def __init__(self, prefix: str | os.PathLike[str]) -> None:
@@ -307,34 +308,12 @@ class FakeKernel:
                 special = self._special_read(real)
                 if special is not None:
                     return special
-        with open(path, "rb", buffering=0) as f:
-            return f.read()
-
-    def read_mapped(self, path: Path, length: int) -> bytes:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            with mmap.mmap(fd, length, mmap.MAP_SHARED, mmap.PROT_READ) as m:
-                return bytes(m[:length])
-        finally:
-            os.close(fd)
-
-    def readlink(self, path: Path) -> str:
-        return os.readlink(path)
-
-    def listdir(self, path: Path) -> list[str]:
-        return sorted(os.listdir(path))
-
-    def exists(self, path: Path) -> bool:
-        return os.path.lexists(path)
+        return super().read(path)
 
     def write(self, path: Path, data: bytes) -> None:
         real = self._resolve(path)
         if real is None:
-            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
+            super().write(path, data)
             return
         if not real.exists():
             raise _err(errno.ENOENT, path)
