@@ -10,6 +10,7 @@ The transport and request layers allocate descriptors, rings and data buffers fr
 
 from __future__ import annotations
 
+import contextlib
 from typing import Protocol, runtime_checkable
 
 from qathw.errors import DmaError, DmaPoolExhaustedError
@@ -66,8 +67,8 @@ class DmaPool(Protocol):
 # --- the device-memory window of an emulated endpoint -----------------------------------
 
 
-class WindowDmaBuffer:
-    """A block of a :class:`WindowDmaPool`.
+class DmaBlock:
+    """What every DMA buffer implementation shares: IOVA, size, and a view until freed.
 
     Attributes:
         iova: device address of the first byte.
@@ -76,13 +77,11 @@ class WindowDmaBuffer:
             pool closes (drop any numpy array made over it first).
     """
 
-    __slots__ = ("_iova", "_offset", "_pool", "_size", "_view")
+    __slots__ = ("_iova", "_size", "_view")
 
-    def __init__(self, pool: WindowDmaPool, offset: int, size: int, view: memoryview) -> None:
-        self._pool = pool
-        self._offset = offset
+    def __init__(self, iova: int, size: int, view: memoryview) -> None:
+        self._iova = iova
         self._size = size
-        self._iova = pool.iova_base + offset
         self._view: memoryview | None = view
 
     @property
@@ -96,16 +95,35 @@ class WindowDmaBuffer:
     @property
     def view(self) -> memoryview:
         if self._view is None:
-            raise DmaError(f"DMA buffer at {self._iova:#x} was freed")
+            raise DmaError(f"DMA buffer at IOVA {self._iova:#x} was freed")
         return self._view
 
+    @property
+    def freed(self) -> bool:
+        return self._view is None
+
     def _release(self) -> None:
-        if self._view is not None:
-            self._view.release()
-            self._view = None
+        """Release the view (the pool calls this on free and close)."""
+        view, self._view = self._view, None
+        if view is not None:
+            # A caller still holding a slice of it keeps that slice valid: not our error.
+            with contextlib.suppress(BufferError):
+                view.release()
 
     def __repr__(self) -> str:
-        return f"<WindowDmaBuffer iova={self._iova:#x} size={self._size:#x}>"
+        state = "freed" if self._view is None else f"{self._size:#x} bytes"
+        return f"<{type(self).__name__} iova={self._iova:#x} {state}>"
+
+
+class WindowDmaBuffer(DmaBlock):
+    """A block of a :class:`WindowDmaPool`."""
+
+    __slots__ = ("_offset", "_pool")
+
+    def __init__(self, pool: WindowDmaPool, offset: int, size: int, view: memoryview) -> None:
+        super().__init__(pool.iova_base + offset, size, view)
+        self._pool = pool
+        self._offset = offset
 
 
 class WindowDmaPool:

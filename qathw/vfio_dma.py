@@ -21,7 +21,7 @@ import mmap
 import threading
 from typing import Protocol
 
-from qathw.dma import DmaBuffer
+from qathw.dma import DmaBlock, DmaBuffer
 from qathw.errors import DmaError, DmaPoolExhaustedError
 from qathw.iova import IovaSpace
 from qathw.memlock import can_lock_unlimited, locked_bytes, memlock_error, soft_limit
@@ -87,42 +87,18 @@ class _Slab:
         return not self.used
 
 
-class VfioDmaBuffer:
+class VfioDmaBuffer(DmaBlock):
     """A block of pinned memory the device reaches at :attr:`iova`."""
 
-    __slots__ = ("_iova", "_pool", "_size", "_slab", "_slab_offset", "_view")
+    __slots__ = ("_pool", "_slab", "_slab_offset")
 
     def __init__(
         self, pool: VfioDmaPool, slab: _Slab, offset: int, size: int, view: memoryview
     ) -> None:
+        super().__init__(slab.iova + offset, size, view)
         self._pool = pool
         self._slab = slab
         self._slab_offset = offset
-        self._iova = slab.iova + offset
-        self._size = size
-        self._view: memoryview | None = view
-
-    @property
-    def iova(self) -> int:
-        return self._iova
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    @property
-    def view(self) -> memoryview:
-        if self._view is None:
-            raise DmaError(f"DMA buffer at IOVA {self._iova:#x} was freed")
-        return self._view
-
-    @property
-    def freed(self) -> bool:
-        return self._view is None
-
-    def __repr__(self) -> str:
-        state = "freed" if self._view is None else f"{self._size} bytes"
-        return f"<VfioDmaBuffer iova={self._iova:#x} {state}>"
 
 
 # Open pools, held strongly: a pool dropped without close() keeps its pages pinned in the
@@ -257,7 +233,7 @@ class VfioDmaPool:
                 raise DmaError(f"DMA buffer {buf!r} {state}")
             del self._buffers[id(buf)]
             slab = buf._slab
-            _release_view(buf)
+            buf._release()
             slab.give_back(buf._slab_offset)
             if slab.empty and len(self._slabs) > 1:
                 self._slabs.remove(slab)
@@ -282,7 +258,7 @@ class VfioDmaPool:
                 return
             self._closed = True
             for buf in list(self._buffers.values()):
-                _release_view(buf)
+                buf._release()
             self._buffers.clear()
             errors: list[BaseException] = []
             for slab in self._slabs:
@@ -304,14 +280,6 @@ class VfioDmaPool:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{self.pinned} of {self._capacity} bytes pinned"
         return f"<VfioDmaPool {state}>"
-
-
-def _release_view(buf: VfioDmaBuffer) -> None:
-    view = buf._view
-    buf._view = None
-    if view is not None:
-        with contextlib.suppress(BufferError):
-            view.release()
 
 
 def _address_of(mapping: mmap.mmap) -> int:
