@@ -5,10 +5,16 @@ instance) and ``[IPSec]`` (1 process across devices, four Cy instances per devic
 
 1. write the two files and check them (``qathw config check``);
 2. show the expansion: nine internal sections, their instances, banks and rings;
-3. start eight ``user_start("SSL")`` processes and one ``user_start("IPSec")``;
-4. show who holds what (``qathw sections``);
-5. a ninth SSL process is refused: all eight are taken;
-6. ``kill -9`` one holder: the next ``user_start("SSL")`` gets its section at once.
+3. start the two endpoints: emulated 4xxx PFs, each served by its own device process
+   (fakedev), presented in a fake sysfs tree;
+4. start eight ``user_start("SSL")`` processes and one ``user_start("IPSec")``; each
+   opens its instances (ring pairs on the banks of its section);
+5. show who holds what (``qathw sections``);
+6. a ninth SSL process is refused: all eight are taken;
+7. ``kill -9`` one holder: the next ``user_start("SSL")`` gets its section at once;
+8. traffic: every process runs requests on its instances (SSL: DES-CBC, as the seed's
+   sample; IPSec: AES-256-GCM), checks each result against ``cryptography``, and reports
+   its operations and throughput.
 """
 
 from __future__ import annotations
@@ -21,14 +27,18 @@ import textwrap
 import time
 from pathlib import Path
 
+from demo import endpoints
 from demo.seed import write_seed_configs
+from demo.traffic import Report, make_workload
 from demo.workers import Started, Worker, spawn
 from qathw.config import check_files
 from qathw.config.diagnostics import Severity, count
-from qathw.paths import ENV_CONFIG_DIR, ENV_RUNTIME_DIR
+from qathw.discovery import discover
+from qathw.paths import ENV_CONFIG_DIR, ENV_RUNTIME_DIR, ENV_SYSFS_ROOT, HostRoot
 from qathw.sections import list_sections
 
 WIDTH = 80
+TRAFFIC_SECONDS = 1.0
 
 
 def say(text: str = "", indent: int = 0) -> None:
@@ -47,20 +57,31 @@ def step(n: int, title: str) -> None:
 
 def main() -> int:
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="qathw-demo-") as tmp:
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # tmpfs: where ivshmem files live
+    with tempfile.TemporaryDirectory(prefix="qathw-demo-", dir=shm) as tmp:
         config_dir = Path(tmp) / "etc"
         runtime = Path(tmp) / "run"
         os.environ[ENV_CONFIG_DIR] = str(config_dir)
         os.environ[ENV_RUNTIME_DIR] = str(runtime)
         workers: list[Worker] = []
+        eps: list[endpoints.Endpoints] = []
         try:
-            return run(config_dir, runtime, workers, t0)
+            return run(Path(tmp), config_dir, runtime, workers, eps, t0)
         finally:
             for w in workers:
                 w.stop()
+            for e in eps:
+                e.stop()
 
 
-def run(config_dir: Path, runtime: Path, workers: list[Worker], t0: float) -> int:
+def run(
+    tmp: Path,
+    config_dir: Path,
+    runtime: Path,
+    workers: list[Worker],
+    eps: list[endpoints.Endpoints],
+    t0: float,
+) -> int:
     say("qathw demo: configuring multiple processes on a system with two QAT endpoints")
 
     step(1, "Configuration files (the seed's, on two gen4 endpoints)")
@@ -95,10 +116,23 @@ def run(config_dir: Path, runtime: Path, workers: list[Worker], t0: float) -> in
     for dev in report.expansion.devices:
         say(f"{dev.device.name} ({dev.device.file_name}): {dev.summary()}", 2)
 
-    step(3, "Nine processes: 8 x user_start('SSL'), 1 x user_start('IPSec')")
+    step(3, "Two emulated endpoints, each served by a device process (fakedev)")
+    started = time.monotonic()
+    eps.append(endpoints.start(tmp))
+    os.environ[ENV_SYSFS_ROOT] = str(eps[0].sysfs_root)
+    for e, proc in zip(eps[0].files, eps[0].processes, strict=True):
+        say(f"{e.name}: 4xxx PF, 64 banks, {endpoints.SIZE >> 20} MiB; pid {proc.pid}", 2)
+    found = discover(HostRoot.from_sysfs_root(eps[0].sysfs_root)).accel_devices
+    for fn in found:
+        say(f"qat_dev{fn.accel_id} = {fn.bdf} ({fn.label}, {fn.state})", 2)
+    ms = (time.monotonic() - started) * 1000
+    say(f"presented as ivshmem functions in a fake sysfs tree ({ms:.0f} ms)", 2)
+
+    traffic = make_workload(TRAFFIC_SECONDS)
+    step(4, "Nine processes: 8 x user_start('SSL'), 1 x user_start('IPSec')")
     start = time.monotonic()
-    workers.extend(spawn("SSL") for _ in range(8))
-    workers.append(spawn("IPSec"))
+    workers.extend(spawn("SSL", traffic) for _ in range(8))
+    workers.append(spawn("IPSec", traffic))
     for w in workers:
         w.wait_started()
     ms = (time.monotonic() - start) * 1000
@@ -111,24 +145,30 @@ def run(config_dir: Path, runtime: Path, workers: list[Worker], t0: float) -> in
             continue
         say(f"{got.pid:>7}  {got.asked:<6} {got.section or '':<15} {describe(got)}", 2)
     say(f"nine processes up in {ms:.0f} ms; the slowest user_start took {slowest:.0f} ms", 2)
+    opened = [ready(w) for w in workers]
+    failed = [r for r in opened if r is not None]
+    for r in failed:
+        say(f"pid {r.pid}: opening instances failed: {r.error}", 2)
+    if not failed:
+        say("each opened its instances: ring pairs programmed on its own banks", 2)
 
-    step(4, "Who holds what (qathw sections)")
+    step(5, "Who holds what (qathw sections)")
     show_holders(config_dir, runtime, workers)
 
-    step(5, "A ninth SSL process")
+    step(6, "A ninth SSL process")
     ninth = spawn("SSL")
     refused = ninth.wait_started()
     ninth.stop()
     say(f"pid {refused.pid}: user_start('SSL') -> qathw: {refused.error}", 2)
 
-    step(6, "kill -9 one holder; the next SSL process gets its section")
+    step(7, "kill -9 one holder; the next SSL process gets its section")
     victim = next(w for w in workers if w.wait_started().section == "SSL_DEV0_INT_1")
     os.kill(victim.pid, signal.SIGKILL)
     victim.process.join()
     killed = time.monotonic()
     say(f"killed pid {victim.pid} (held SSL_DEV0_INT_1) with SIGKILL", 2)
     workers.remove(victim)
-    replacement = spawn("SSL")
+    replacement = spawn("SSL", traffic)
     workers.append(replacement)
     got = replacement.wait_started()
     ms = (time.monotonic() - killed) * 1000
@@ -139,10 +179,70 @@ def run(config_dir: Path, runtime: Path, workers: list[Worker], t0: float) -> in
         2,
     )
     show_holders(config_dir, runtime, workers)
+    replaced = ready(replacement)
+
+    step(8, "Traffic: every process runs requests on its instances")
+    say(
+        "SSL: DES-CBC (the seed's sample), IPSec: AES-256-GCM on its 8 instances; "
+        f"64-byte messages in batches, {TRAFFIC_SECONDS:.0f} s, every result checked "
+        "against cryptography",
+        2,
+    )
+    reports = run_traffic(workers)
+    ok = show_traffic(reports) and replaced is None and not failed
 
     print()
     say(f"done in {time.monotonic() - t0:.1f} s")
-    return 0 if got.section == "SSL_DEV0_INT_1" else 1
+    return 0 if got.section == "SSL_DEV0_INT_1" and ok else 1
+
+
+def ready(worker: Worker) -> Report | None:
+    """Wait for a worker to open its instances: ``None``, or its error report."""
+    if not worker.conn.poll(30):
+        raise TimeoutError(f"worker {worker.pid} did not open its instances")
+    msg: Report | str = worker.conn.recv()
+    return None if isinstance(msg, str) else msg
+
+
+def run_traffic(workers: list[Worker]) -> list[Report]:
+    """Tell every worker to go, at once; collect their reports."""
+    for w in workers:
+        w.conn.send("go")
+    reports = []
+    for w in workers:
+        if not w.conn.poll(60):
+            raise TimeoutError(f"worker {w.pid} did not report its traffic")
+        reports.append(w.conn.recv())
+    return reports
+
+
+def show_traffic(reports: list[Report]) -> bool:
+    """Print one line per process and a total; true when everything was verified."""
+    say(
+        f"{'PID':>7}  {'SECTION':<15} {'ALGORITHM':<12} {'INST':>4} {'OPS':>7} {'OPS/S':>8}  CHECK",
+        2,
+    )
+    ok = True
+    for r in sorted(reports, key=lambda r: r.section):
+        if r.error:
+            say(f"{r.pid:>7}  {r.section:<15} error: {r.error}", 2)
+            ok = False
+            continue
+        check = "all ok" if not r.mismatches else f"{r.mismatches} BAD"
+        ok &= not r.mismatches and r.ops > 0
+        say(
+            f"{r.pid:>7}  {r.section:<15} {r.algorithm:<12} {r.instances:>4} {r.ops:>7} "
+            f"{r.rate:>8,.0f}  {check}",
+            2,
+        )
+    total = sum(r.ops for r in reports)
+    rate = sum(r.rate for r in reports)
+    say(
+        f"total: {total:,} requests verified, {rate:,.0f} requests/s from nine processes "
+        f"sharing two device processes on {os.cpu_count()} CPUs",
+        2,
+    )
+    return ok
 
 
 def describe(got: Started) -> str:

@@ -35,13 +35,14 @@ from fakedev.services import ServiceHandler
 from qathw import emulated
 from qathw.emulated import XenbusState, qathw_emu_control
 from qathw.ids import Generation
-from qathw.transport import pfvf
+from qathw.transport import irqproto, pfvf
 from qathw.transport.pfvf import Capability, Pf2VfType, RingService
 
 log = logging.getLogger("fakedev")
 
 DEFAULT_RESTART_TIMEOUT = 10.0  # the kernel PF waits up to 100 x 100 ms for the VFs
 _U64_MASK = (1 << 64) - 1
+_INT_COL_CTL_ENABLE = irqproto.INT_COL_CTL_ENABLE
 _HEARTBEAT_Q = qathw_emu_control.backend_heartbeat.offset // 8
 _PCI_COMMAND_W = qathw_emu_control.pci_command.offset // 4
 _PCI_COMMAND_SHIFT = 8 * (qathw_emu_control.pci_command.offset % 4)
@@ -79,7 +80,14 @@ def capabilities_for(services: tuple[RingService, ...]) -> int:
 
 
 class DeviceBank:
-    """One bank: its register indices and its ring pairs."""
+    """One bank: its register indices, its ring pairs and its interrupt.
+
+    Attributes:
+        irq_fd: the eventfd the bank's interrupt is delivered to (see
+            :mod:`fakedev.irq`), or ``None``: the device writes it after posting responses
+            on a response ring whose interrupt the driver enabled (``INT_COL_EN`` bit of
+            the ring and ``INT_COL_CTL`` bit 31).
+    """
 
     def __init__(self, regs: BankRegs, pairs: list[DeviceRingPair]) -> None:
         self.regs = regs
@@ -87,6 +95,9 @@ class DeviceBank:
         rings = regs.layout.rings_per_bank
         self._all_empty = (1 << rings) - 1
         self._idle = False
+        self.irq_fd: int | None = None
+        self._col_en = regs.word(regs.layout.int_col_en)
+        self._col_ctl = regs.word(regs.layout.int_col_ctl)
 
     def step(self, csr: memoryview, *, dma: bool = True) -> int:
         """Service the arbitration-enabled pairs (only with ``dma``), then update E_STAT."""
@@ -97,7 +108,10 @@ class DeviceBank:
         if arb and dma:
             for pair in self.pairs:
                 if arb & pair.tx_bit:
-                    work += pair.service()
+                    done = pair.service()
+                    if done and self.irq_fd is not None:
+                        self._interrupt(csr, pair.rx)
+                    work += done
         estat = self._all_empty
         for pair in self.pairs:
             mine = pair.tx_bit | (1 << pair.rx)
@@ -106,6 +120,12 @@ class DeviceBank:
             csr[self.regs.e_stat] = estat
         self._idle = not arb and estat == self._all_empty
         return work
+
+    def _interrupt(self, csr: memoryview, rx: int) -> None:
+        if csr[self._col_en] >> rx & 1 and csr[self._col_ctl] & _INT_COL_CTL_ENABLE:
+            fd = self.irq_fd
+            if fd is not None:
+                os.eventfd_write(fd, 1)
 
     def reset(self, csr: memoryview) -> None:
         self.regs.clear(csr)
@@ -230,6 +250,17 @@ class Device:
         self.banks[bank].reset(self.file.csr)
         return True
 
+    def interrupt_eventfd(self, bank: int) -> int:
+        """The eventfd of ``bank``'s interrupt (created on first use; the device owns it).
+
+        Raises:
+            IndexError: no such bank.
+        """
+        b = self.banks[bank]
+        if b.irq_fd is None:
+            b.irq_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        return b.irq_fd
+
     def reset_all(self) -> None:
         """Every bank back to its reset state."""
         for bank in self.banks:
@@ -305,10 +336,13 @@ class Device:
         page.backend_pid = 0
 
     def close(self) -> None:
-        """Release ring views and the file mapping."""
+        """Release ring views, interrupt eventfds and the file mapping."""
         for bank in self.banks:
             for pair in bank.pairs:
                 pair.release()
+            if bank.irq_fd is not None:
+                os.close(bank.irq_fd)
+                bank.irq_fd = None
         self.memory.release()
         self.file.close()
 

@@ -9,7 +9,9 @@ per request with its bytes (the :class:`fakedev.services.ServiceHandler` protoco
 A handler never makes the device stop: a :class:`~fakedev.memory.DmaFault` becomes an
 endpoint-error response (reference §2.3: ``ERR_CODE_ENDPOINT_ERROR`` = -17, with the
 service's status bit set), and any other exception becomes an error response and a loud
-device error in the control page.
+device error in the control page. A ``process_batch`` that raises answers *every* request
+of its group with that internal-error response: the group is never re-run one by one,
+because the handler may already have executed part of it (in place, twice is wrong).
 
 The registry (:func:`default_handlers`): NULL -> :data:`NULL_SERVICE`; everything else ->
 ``unsupported_service`` unless :mod:`fakedev.engine` exists, in which case its
@@ -199,8 +201,17 @@ class Dispatcher:
         if batch is not None:
             try:
                 return batch(requests, self._memory)  # type: ignore[no-any-return]
-            except Exception:
-                pass  # fall back to one at a time, so that one bad request fails alone
+            except Exception as exc:
+                # Never re-run the group one by one: the handler may have executed some
+                # requests already, and an in-place request run twice is transformed
+                # twice. Every request of the group gets an internal-error response.
+                self._on_error(
+                    f"service {service_type} batch handler failed on {requests.shape[0]} "
+                    f"requests: {type(exc).__name__}: {exc}"
+                )
+                return responses_for(
+                    requests, service_error_status(service_type), cmp_err=ErrCode.FATAL_ERROR
+                )
         out = np.empty((requests.shape[0], RESP_DEFAULT_SZ), dtype=np.uint8)
         for i in range(requests.shape[0]):
             out[i] = np.frombuffer(self._run_one(handler, requests[i].tobytes()), np.uint8)

@@ -8,9 +8,10 @@ In a thread the spinning phase yields the GIL every step (``sleep(0)``), so the 
 thread in the same process keeps running.
 
 :func:`serve` is the process form (``python -m fakedev serve``): it claims the endpoint in
-the control page (pid, new epoch, backend state CONNECTED), increments the heartbeat
-while it runs, and on SIGTERM or SIGINT leaves state CLOSED and exits cleanly. SIGUSR1
-injects a device restart and SIGUSR2 a fatal error (``python -m fakedev inject``).
+the control page (pid, new epoch, backend state CONNECTED), serves the endpoint's ring
+interrupts (:mod:`fakedev.irq`), increments the heartbeat while it runs, and on SIGTERM or
+SIGINT leaves state CLOSED and exits cleanly. SIGUSR1 injects a device restart and SIGUSR2
+a fatal error (``python -m fakedev inject``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 
 from fakedev.device import Device, Fault
+from fakedev.irq import InterruptServer
 from fakedev.services import ServiceHandler
 
 log = logging.getLogger("fakedev")
@@ -121,6 +123,7 @@ class DeviceThread:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name="fakedev", daemon=True)
+        self._irq: InterruptServer | None = None
 
     def _main(self) -> None:
         try:
@@ -129,8 +132,9 @@ class DeviceThread:
             self._error = exc
 
     def start(self) -> DeviceThread:
-        """Claim the endpoint (CONNECTED) and start stepping."""
+        """Claim the endpoint (CONNECTED), serve its interrupts and start stepping."""
         self.device.connect()
+        self._irq = InterruptServer(self.device).start()
         self._thread.start()
         return self
 
@@ -139,6 +143,9 @@ class DeviceThread:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        if self._irq is not None:
+            self._irq.stop()
+            self._irq = None
         self.device.disconnect()
         self.device.close()
         if self._error is not None:
@@ -184,6 +191,7 @@ def serve(
     device = Device(path, **kwargs)  # type: ignore[arg-type]
     try:
         device.connect()
+        irq = InterruptServer(device).start()
     except BaseException:
         device.close()
         raise
@@ -216,6 +224,7 @@ def serve(
             ready(device)
         run(device, lambda: stopping, backoff=backoff, between_steps=inject_pending)
     finally:
+        irq.stop()
         device.disconnect()
         device.close()
         for sig, handler in previous.items():

@@ -229,6 +229,47 @@ class WindowDmaPool:
             hint=self._hint,
         )
 
+    def carve(self, offset: int, size: int, *, name: str, hint: str | None = None) -> WindowDmaPool:
+        """A pool over bytes ``[offset, offset + size)`` of the window, taken from this one.
+
+        Several processes may map the same window (an emulated endpoint shared between
+        processes), each with its own bookkeeping; carving ranges they agree on (one per
+        bank) keeps them out of each other's memory. The range stays allocated here until
+        this pool closes.
+
+        Args:
+            offset: first byte, from the start of the window.
+            size: bytes (> 0).
+            name: how errors name the new pool.
+            hint: what to tell the user when the new pool is exhausted.
+
+        Raises:
+            DmaError: the pool is closed, or the range is not wholly free.
+            ValueError: the range is empty or leaves the window.
+        """
+        if self._window is None:
+            raise DmaError(f"{self._name} is closed")
+        if size <= 0 or offset < 0 or offset + size > self._capacity:
+            raise ValueError(
+                f"cannot carve [{offset:#x}, {offset + size:#x}) from a "
+                f"{self._capacity:#x}-byte window"
+            )
+        for i, (off, blk) in enumerate(self._free):
+            if off <= offset and offset + size <= off + blk:
+                pieces = []
+                if offset > off:
+                    pieces.append((off, offset - off))
+                if offset + size < off + blk:
+                    pieces.append((offset + size, off + blk - offset - size))
+                self._free[i : i + 1] = pieces
+                buf = WindowDmaBuffer(self, offset, size, self._window[offset : offset + size])
+                self._used[offset] = buf
+                return WindowDmaPool(buf.view, buf.iova, name=name, hint=hint or self._hint)
+        raise DmaError(
+            f"{self._name}: bytes [{offset:#x}, {offset + size:#x}) are already in use",
+            hint="carve a range before allocating from the pool it comes from",
+        )
+
     def free(self, buf: DmaBuffer) -> None:
         """Give ``buf`` back; its view is released.
 

@@ -33,6 +33,13 @@ from qathw.pci_access import PciAccess, open_access
 from qathw.transport import pfvf
 from qathw.transport.bank import Bank
 from qathw.transport.csr import CsrLayout, layout_for
+from qathw.transport.interrupts import (
+    BankInterrupt,
+    EmulatedInterrupts,
+    InterruptSource,
+    NoInterrupts,
+    VfioInterrupts,
+)
 from qathw.transport.mailbox import DEFAULT_TIMEOUT, Mailbox
 from qathw.transport.pfvf import RingService
 from qathw.transport.ring import DEFAULT_SLOTS, RingPair
@@ -42,6 +49,12 @@ _PCI_COMMAND = emulated.qathw_emu_control.pci_command.offset
 _ERROR_COUNT = emulated.qathw_emu_control.device_error_count.offset
 _ERROR_TEXT = emulated.qathw_emu_control.device_error.offset
 _SHUTDOWN_TIMEOUT = 0.1  # SHUTDOWN is a courtesy: do not hang on a PF that is gone
+_BANK_SLICE_ALIGN = 0x1000
+_GUEST_NO_IRQ = NoInterrupts(
+    "an emulated endpoint reached through VFIO (ivshmem-plain in a guest) has no "
+    "interrupts: no MSI-X vector, no INTx pin",
+    hint="use polled instances (IsPolled = 1) in the guest",
+)
 
 
 class _Closeable(Protocol):
@@ -126,6 +139,12 @@ class Endpoint:
         services: each bank's service, once :meth:`connect` has read the ring-to-service
             map (``None`` before, or without a mailbox).
         capabilities: the PF's capability word, after :meth:`connect`.
+
+    Memory: an emulated endpoint's device memory is one window that every process mapping
+    the endpoint sees. :meth:`bank_memory` gives each bank an equal, fixed slice of it, so
+    processes that hold different banks (sections of one endpoint) never allocate the same
+    bytes; on a real device each process has its own IOVA space and every bank shares
+    :attr:`dma`.
     """
 
     def __init__(
@@ -141,6 +160,8 @@ class Endpoint:
         control: Mmio | None = None,
         mailbox_timeout: float = DEFAULT_TIMEOUT,
         mailbox_idle: Callable[[], object] | None = None,
+        interrupts: InterruptSource | None = None,
+        shared_memory: WindowDmaPool | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -159,6 +180,13 @@ class Endpoint:
             self.mailbox = Mailbox(pmisc, self.layout, timeout=mailbox_timeout, idle=mailbox_idle)
         self.services: tuple[RingService, ...] | None = None
         self.capabilities: int | None = None
+        self._interrupts = interrupts or NoInterrupts(
+            f"{name} offers no ring interrupts",
+            hint="use polled instances (IsPolled = 1)",
+        )
+        self._irqs: list[BankInterrupt] = []
+        self._shared = shared_memory
+        self._bank_pools: dict[int, WindowDmaPool] = {}
         self._closed = False
 
     # --- construction ---------------------------------------------------------------------
@@ -202,6 +230,7 @@ class Endpoint:
         name: str | None = None,
         mailbox_timeout: float = DEFAULT_TIMEOUT,
         mailbox_idle: Callable[[], object] | None = None,
+        host_interrupts: bool = True,
     ) -> Endpoint:
         """An emulated endpoint from the BAR that holds its whole file.
 
@@ -213,6 +242,9 @@ class Endpoint:
             bar: the mapped BAR (it becomes owned by the endpoint).
             name: how errors name the endpoint.
             mailbox_timeout / mailbox_idle: see :class:`~qathw.transport.mailbox.Mailbox`.
+            host_interrupts: the BAR is the file on this host (sysfs ``resource2``, or
+                the file itself), so ring interrupts come from the backend process; false
+                in a guest, where ivshmem-plain has none.
 
         Raises:
             DeviceError: not an emulated endpoint, another layout version, bad windows.
@@ -247,6 +279,8 @@ class Endpoint:
                 control=control,
                 mailbox_timeout=mailbox_timeout,
                 mailbox_idle=mailbox_idle,
+                interrupts=EmulatedInterrupts(control, label) if host_interrupts else _GUEST_NO_IRQ,
+                shared_memory=pool,
             )
         except BaseException:
             bar.close()
@@ -304,6 +338,7 @@ class Endpoint:
         tx_ring: int | None = None,
         request_size: int | None = None,
         head_write_threshold: int | None = None,
+        pool: DmaPool | None = None,
     ) -> RingPair:
         """Create, program and enable a ring pair on ``bank``.
 
@@ -313,6 +348,8 @@ class Endpoint:
             tx_ring: request ring (default: the bank's first).
             request_size: bytes per request; from the service map by default.
             head_write_threshold: see :class:`~qathw.transport.ring.RingPair`.
+            pool: where the ring memory comes from (default :attr:`dma`; a service
+                layer sharing the endpoint passes :meth:`bank_memory`).
 
         Raises:
             RingConfigError, DmaPoolExhaustedError, MailboxError: see
@@ -320,7 +357,7 @@ class Endpoint:
         """
         pair = RingPair.create(
             self.bank(bank),
-            self.dma,
+            pool or self.dma,
             tx_ring=tx_ring,
             slots=slots,
             request_size=request_size or self.request_size(bank),
@@ -330,6 +367,49 @@ class Endpoint:
         )
         self._pairs.append(pair)
         return pair
+
+    def bank_memory(self, bank: int) -> DmaPool:
+        """DMA memory for the ring pairs and buffers of ``bank``.
+
+        On an emulated endpoint: the bank's slice of device memory (device memory divided
+        evenly among the banks, each slice a multiple of 4 KiB, at a fixed place), so two
+        processes holding different banks never collide. Otherwise :attr:`dma`.
+
+        Raises:
+            RingConfigError: no such bank.
+            DmaError: the slice overlaps memory already allocated from :attr:`dma`.
+        """
+        self.bank(bank)  # validates the number
+        shared = self._shared
+        if shared is None:
+            return self.dma
+        pool = self._bank_pools.get(bank)
+        if pool is None:
+            size = shared.capacity // self.num_banks // _BANK_SLICE_ALIGN * _BANK_SLICE_ALIGN
+            pool = shared.carve(
+                bank * size,
+                size,
+                name=f"{self.name} bank {bank} memory",
+                hint=f"each of the {self.num_banks} banks gets {size} bytes of device "
+                "memory; create the endpoint larger (fakedev create --size)",
+            )
+            self._bank_pools[bank] = pool
+        return pool
+
+    def interrupt(self, pair: RingPair) -> BankInterrupt:
+        """The interrupt of ``pair``'s response ring, as an enabled eventfd (epoll mode).
+
+        Returns:
+            The interrupt; the endpoint closes it on :meth:`close` if the caller does not.
+
+        Raises:
+            DeviceError: the endpoint has no interrupt path (the hint says what to do).
+        """
+        fd = self._interrupts.eventfd(pair.bank.number)
+        irq = BankInterrupt(pair.bank, pair.rx_ring, fd)
+        irq.enable()
+        self._irqs.append(irq)
+        return irq
 
     def device_error(self) -> str | None:
         """The device's own text for its last error (emulated endpoints keep one)."""
@@ -348,6 +428,9 @@ class Endpoint:
         if self._closed:
             return
         self._closed = True
+        for irq in self._irqs:
+            irq.close()
+        self._irqs.clear()
         for pair in self._pairs:
             pair.close()
         self._pairs.clear()
@@ -362,6 +445,9 @@ class Endpoint:
         for bank in self._banks.values():
             bank.mmio.close()
         self._banks.clear()
+        for pool in self._bank_pools.values():
+            pool.close()
+        self._bank_pools.clear()
         if self._owned:
             self.dma.close()
             for resource in self._owned:
@@ -442,7 +528,10 @@ def open_endpoint(
             access.enable_memory()
             bar = access.map_bar(2)
             endpoint = Endpoint.from_emulated_bar(
-                bar, name=access.bdf, mailbox_timeout=mailbox_timeout
+                bar,
+                name=access.bdf,
+                mailbox_timeout=mailbox_timeout,
+                host_interrupts=not _is_vfio(access),
             )
             endpoint._owned.append(access)
             return endpoint
@@ -462,7 +551,7 @@ def open_endpoint(
 def _open_real(
     access: PciAccess, kind: ids.FunctionKind, dma_capacity: int, mailbox_timeout: float
 ) -> Endpoint:
-    from qathw.vfio import VfioDevice  # the VFIO layer only matters on this path
+    from qathw.vfio import MSI_IRQ, VfioDevice  # the VFIO layer only matters on this path
     from qathw.vfio_dma import VfioDmaPool
 
     if not isinstance(access, VfioDevice):
@@ -478,6 +567,7 @@ def _open_real(
     pmisc = access.map_bar(2)
     access.enable_bus_master()
     pool = VfioDmaPool(access.container, dma_capacity)
+    device = access
     return Endpoint(
         name=access.bdf,
         kind=kind,
@@ -487,4 +577,11 @@ def _open_real(
         num_banks=kind.banks,
         owned=[csr, pmisc, access],
         mailbox_timeout=mailbox_timeout,
+        interrupts=VfioInterrupts(lambda: device.enable_irqs(MSI_IRQ, 1)[0]),
     )
+
+
+def _is_vfio(access: PciAccess) -> bool:
+    from qathw.vfio import VfioDevice
+
+    return isinstance(access, VfioDevice)

@@ -201,6 +201,31 @@ class RequestError(QatError):
         self.error_code = error_code
 
 
+class OutputOverflowError(RequestError):
+    """The output buffer was too small; the request did part of its work.
+
+    Attributes:
+        result: what was done (for compression: the output produced and the input
+            consumed), so that the caller can continue with the rest.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        result: object,
+        status: int = 0,
+        error_code: int = 0,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(what, status=status, error_code=error_code, hint=hint)
+        self.result = result
+
+
+class RequestTimeoutError(TransportError):
+    """No response came in time; the request may still complete later."""
+
+
 class UnsupportedAlgorithmError(QatError):
     """The algorithm, mode or key size is not supported; nothing was sent."""
 
@@ -219,8 +244,10 @@ __all__ = [
     "MemlockLimitError",
     "MmioError",
     "NoIommuError",
+    "OutputOverflowError",
     "QatError",
     "RequestError",
+    "RequestTimeoutError",
     "RingConfigError",
     "RingFullError",
     "SectionError",

@@ -3,7 +3,9 @@
 Built once per plan, each fast path is a closure with everything it needs already bound
 (algorithm object, mode, direction, sizes), so a request costs a few struct unpacks, slices
 of the device-memory window, and the ``cryptography`` calls: ``update_into`` straight
-from the source view into the destination view (zero copy).
+from the source view into the destination view (zero copy). A GCM encryption whose
+16-byte tag follows its ciphertext (the usual in-buffer layout) is one
+``AESGCM.encrypt_into`` call, about half the Python work of a cipher context.
 
 A fast path handles only the normal case. Anything unusual (a region or address that does
 not fit, a partial overlap of source and destination, a length the mode refuses, no room
@@ -19,6 +21,7 @@ from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fakedev.engine.la_plan import Plan
 from qathw.fw import hw
@@ -153,14 +156,28 @@ def _gcm_spans(
     return src, dst, off, n, s0, d0, a0, t0, iv
 
 
+def _one_shot(algorithm: object, tag_len: int) -> AESGCM | None:
+    """The one-call AEAD object for full 16-byte tags (``encrypt_into``/``decrypt_into``)."""
+    key = getattr(algorithm, "key", None)
+    return AESGCM(key) if tag_len == 16 and isinstance(key, bytes) else None
+
+
 def _gcm_encrypt_fast(plan: Plan) -> FastPath:
     algorithm, tag_len, aad_len, in_buffer, inline = _gcm_common(plan)
+    one_shot = _one_shot(algorithm, tag_len)
 
     def run(req: bytes, win: memoryview, base: int) -> bytes | None:
         spans = _gcm_spans(req, win, base, tag_len, aad_len, in_buffer, inline, tag_in_dst=True)
         if spans is None:
             return None
         src, dst, off, n, s0, d0, a0, t0, iv = spans
+        if one_shot is not None and t0 == d0 + off + n:
+            # The tag follows the ciphertext: one call writes both, in place or not.
+            if src != dst and off:
+                win[d0 : d0 + off] = win[s0 : s0 + off]
+            aad = win[a0 : a0 + aad_len] if aad_len else None
+            one_shot.encrypt_into(iv, win[s0 + off : s0 + off + n], aad, win[d0 + off : t0 + 16])
+            return response(req, 0)
         ctx = Cipher(algorithm, modes.GCM(iv)).encryptor()  # type: ignore[arg-type]
         if aad_len:
             ctx.authenticate_additional_data(win[a0 : a0 + aad_len])

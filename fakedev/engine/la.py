@@ -135,13 +135,15 @@ class LaHandler:
         reqs = np.ascontiguousarray(requests, dtype=np.uint8).reshape(-1, REQ_DEFAULT_SZ)
         n = reqs.shape[0]
         out = np.empty((n, 32), dtype=np.uint8)
+        raw = reqs.tobytes()  # slicing bytes is cheaper than a row's tobytes() per request
+        flat = out.data.cast("B")
         for start, stop in mbcbc.segments(reqs):
             if stop - start >= 2 and self._try_multibuffer(
                 reqs[start:stop], memory, out[start:stop]
             ):
                 continue
             for i in range(start, stop):
-                out[i] = np.frombuffer(self(reqs[i].tobytes(), memory), dtype=np.uint8)
+                flat[32 * i : 32 * i + 32] = self(raw[128 * i : 128 * i + 128], memory)
         return out
 
     def _try_multibuffer(self, reqs: Bytes2D, memory: DeviceMemory, out: Bytes2D) -> bool:

@@ -26,6 +26,9 @@ Bytes2D = npt.NDArray[np.uint8]
 
 MAX_MESSAGE = 1024  # bytes; larger messages run faster one by one
 _FLAGS_IV_INLINE = 1 << CIPH_IV_FLD_BITPOS  # the only flag of a plain legacy cipher request
+_ELIGIBLE_HEADER = np.array(
+    [LaCmd.CIPHER, ServiceType.LA, HDR_FLAG_VALID, _FLAGS_IV_INLINE, 0, 0, 0], dtype=np.uint8
+)
 
 
 def segments(reqs: Bytes2D) -> list[tuple[int, int]]:
@@ -35,15 +38,10 @@ def segments(reqs: Bytes2D) -> list[tuple[int, int]]:
     session bytes (header, CD pointer, ``cd_ctrl``); every other request is a run of one.
     """
     n = reqs.shape[0]
-    eligible = (
-        (reqs[:, 1] == LaCmd.CIPHER)
-        & (reqs[:, 2] == ServiceType.LA)
-        & (reqs[:, 3] == HDR_FLAG_VALID)
-        & (reqs[:, 4] == _FLAGS_IV_INLINE)
-        & (reqs[:, 5] == 0)
-        & (reqs[:, 6] == 0)
-        & (reqs[:, 7] == 0)
-    )
+    # bytes 1..7: cmd, service, hdr flags, LA flags (2), comn_req_flags, ext_flags
+    eligible = (reqs[:, 1:8] == _ELIGIBLE_HEADER).all(axis=1)
+    if np.count_nonzero(eligible) < 2:
+        return [(i, i + 1) for i in range(n)]  # nothing to join (GCM, hashes...): quick
     same = np.zeros(n, dtype=bool)
     if n > 1:
         same[1:] = (reqs[1:, 8:24] == reqs[:-1, 8:24]).all(axis=1) & (

@@ -1,8 +1,31 @@
 """The request layer: what applications call.
 
-This package turns an algorithm and a key into QAT bytes: the supported-algorithm
-catalogue (:mod:`~qathw.service.algorithms`), content descriptors and request templates
-(:mod:`~qathw.service.cd`), and per-operation request parameters
-(:mod:`~qathw.service.ops`). Instances, sessions and the calls that send requests build
-on these.
+::
+
+    with qathw.user_start("SSL") as held, qathw.open_instances(held) as insts:
+        cy = insts.cy[0]
+        des = cy.cipher("des-cbc", key)
+        ct = des.encrypt(data, iv)                          # perform: now
+        h = cy.submit(des.encrypt_op(data, iv), callback)   # submit; cy.poll() completes
+        cts = cy.perform_batch([des.encrypt_op(m, iv) for m in msgs])  # one ring submit
+        ct = await cy.perform_async(des.encrypt_op(data, iv))          # asyncio
+
+Modules, bottom to top:
+
+* :mod:`~qathw.service.algorithms` — the supported-algorithm catalogue and its checks;
+* :mod:`~qathw.service.cd` — content descriptors and request templates (a session's
+  algorithm and key as QAT bytes);
+* :mod:`~qathw.service.ops` — per-operation request fields, checked;
+* :mod:`~qathw.service.buffers` — bytes-like data staged into DMA memory, and the
+  zero-copy :class:`~qathw.service.buffers.DeviceBuffer` / ``ScatterBuffer``;
+* :mod:`~qathw.service.status` — response status to exceptions (status kept);
+* :mod:`~qathw.service.completion` — the completion engine under every call form:
+  cookies, handles, callbacks, ring-full policy, and the device-restart rule;
+* :mod:`~qathw.service.session` — sessions (cipher, hash/HMAC, AES-GCM, chains, deflate)
+  and the ops they make;
+* :mod:`~qathw.service.aio` — ``await`` without blocking the event loop;
+* :mod:`~qathw.service.instance` — a held section's instances bound to their ring
+  pairs (:func:`~qathw.service.instance.open_instances`, also ``qathw.open_instances``).
+
+This ``__init__`` imports nothing, so that the data modules can be used on their own.
 """

@@ -158,3 +158,43 @@ def test_endpoint_error_sets_the_service_status_bit(svc: int, status: int) -> No
     resp = dispatch.endpoint_error_response(bytes(_requests([(svc, 0, 5)])[0]))
     assert resp[6] == status
     assert struct.unpack_from("b", resp, 5)[0] == ErrCode.ENDPOINT_ERROR
+
+
+class _HalfDoneBatch:
+    """A batch handler that transforms its first request in place and then fails."""
+
+    def __init__(self) -> None:
+        self.singles = 0
+
+    def __call__(self, request: bytes, memory: DeviceMemory) -> bytes:
+        self.singles += 1
+        return make_response(request)
+
+    def process_batch(self, requests: np.ndarray, memory: DeviceMemory) -> np.ndarray:
+        (src,) = struct.unpack_from("<Q", requests[0].tobytes(), 32)
+        memory.write(src, bytes(b ^ 0xFF for b in memory.read(src, 4)))
+        raise RuntimeError("bug after the first request")
+
+
+def test_a_failing_batch_handler_fails_the_whole_group_and_never_reruns_it(
+    tmp_path: Path,
+) -> None:
+    handler = _HalfDoneBatch()
+    rig = make_rig(tmp_path, handlers={int(ServiceType.LA): handler})
+    try:
+        pair = rig.endpoint.ring_pair(1, slots=16)
+        buf = rig.endpoint.dma.alloc(64)
+        buf.view[:4] = b"\x01\x02\x03\x04"
+        reqs = _requests([(4, 0, i) for i in range(3)])
+        reqs[:, 32:40] = np.frombuffer(struct.pack("<Q", buf.iova), np.uint8)
+        pair.submit(reqs)
+        rig.step()
+        got = pair.poll()
+        assert list(got["opaque_data"]) == [0, 1, 2]
+        assert (got["comn_hdr"]["comn_status"] == Status.CRYPTO).all()
+        assert (got["comn_hdr"]["comn_error"]["cmp_err_code"] == ErrCode.FATAL_ERROR).all()
+        assert handler.singles == 0  # not re-run one by one
+        assert bytes(buf.view[:4]) == b"\xfe\xfd\xfc\xfb"  # transformed once, not twice
+        assert "batch handler failed on 3 requests" in rig.device.errors[-1]
+    finally:
+        rig.close()

@@ -1,0 +1,619 @@
+"""The completion engine: one ring pair's requests in flight, their handles and callbacks.
+
+Every call form of an instance runs on a :class:`Channel` (one per ring pair):
+
+* ``submit(op, callback=None)`` puts the op's request(s) on the ring and returns a
+  :class:`Handle`; ``poll()`` takes responses, completes handles and runs callbacks;
+* ``perform(op)`` is submit, then poll until that handle is done;
+* a batch is one piece of work of many requests: one ring submit (one doorbell), one
+  handle, results in order;
+* the asyncio form (:mod:`qathw.service.aio`) polls from the event loop.
+
+Cookies: each piece of work gets an id; request *i* of work *j* carries the opaque value
+``j << 20 | i``, which the device echoes in the response, so responses are matched to
+their work with array operations (responses of one ring come back in order, but the
+table does not depend on it).
+
+Ring full: the caller chooses. ``block=True`` is back-pressure: as much as fits is sent,
+then the channel polls (completing other work and running callbacks) until the rest fits.
+``block=False`` raises :class:`~qathw.errors.RingFullError` and sends nothing.
+
+Device restart — the rule. When the device restarts (RESTARTING from the PF), requests
+still in flight get no response. Each such request is either **replayed** after RESTARTED
+or **failed** with :class:`~qathw.errors.DeviceRestartError`:
+
+* replayed, when replay is on (the instance's ``resubmit`` flag, default on) and the
+  request's input is known to be intact: its source is not its destination (out of
+  place: the device only read it), or qathw staged the input itself from the caller's
+  bytes (it copies them in again before the replay);
+* failed, otherwise — in particular an **in-place request on the caller's own device
+  buffer**: the device may have transformed part of it before it stopped, and replaying
+  would transform those bytes twice. The caller decides what the buffer now holds.
+
+A fatal device error fails every request in flight or queued with
+:class:`~qathw.errors.DeviceFatalError`. An endpoint without a PF/VF mailbox (a PF) cannot
+announce a restart: its requests then end with :class:`~qathw.errors.RequestTimeoutError`.
+
+A channel, like the ring pair under it, is driven by one thread at a time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import struct
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from qathw.dma import DmaPool
+from qathw.errors import (
+    DeviceFatalError,
+    DeviceRestartError,
+    RequestTimeoutError,
+    RingFullError,
+    TransportError,
+)
+from qathw.transport.interrupts import BankInterrupt
+from qathw.transport.mailbox import PfEvent
+from qathw.transport.ring import RESPONSE_DTYPE, RingPair, RingPairEvent, RingPairState
+
+Rows = npt.NDArray[np.uint8]
+INDEX_BITS = 20
+MAX_WORK = 1 << INDEX_BITS  # requests in one piece of work
+_INDEX_MASK = MAX_WORK - 1
+_QUEUED, _SENT, _DONE = 0, 1, 2
+_ALL = (0,)
+_COOKIE = struct.Struct("<Q")
+_IRQ_WAIT = 0.05  # epoll mode: bounded waits, then poll anyway (device events, lost kicks)
+_SPIN = 200  # empty polls before sleeping at all
+_NAP_MAX = 1e-3
+
+
+_NOTHING = np.empty(0, RESPONSE_DTYPE)
+_yield = os.sched_yield
+
+
+def _row(raw: bytes) -> Rows:
+    return np.frombuffer(raw, np.uint8).reshape(1, 32)
+
+
+class Work(Protocol):
+    """What an op (or a batch of ops) becomes when it is submitted.
+
+    Attributes:
+        n: requests.
+        rows: the requests: one 128-byte ``bytearray`` when ``n`` is 1, else an
+            ``(n, 128)`` array; the channel writes the opaque cookies into them.
+    """
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def rows(self) -> Rows | bytearray: ...
+
+    def finish(self, responses: Rows | bytes, lost: dict[int, BaseException]) -> list[object]:
+        """One outcome per op (a result, or the exception the op raises), in order.
+
+        Args:
+            responses: the 32-byte response (``n`` = 1), or ``(n, 32)`` responses (rows
+                in ``lost`` are not filled).
+            lost: requests that got no response, and why.
+        """
+        ...
+
+    def replayable(self, index: int) -> bool:
+        """Whether request ``index`` may be sent again after a restart (see the rule)."""
+        ...
+
+    def restage(self, indices: Sequence[int]) -> None:
+        """Prepare those requests for a replay (copy staged input in again)."""
+        ...
+
+    def release(self) -> None:
+        """Free the DMA memory the work took (after :meth:`finish`). Idempotent."""
+        ...
+
+
+class Handle:
+    """A submitted op (or batch), its outcome once done.
+
+    ``result()`` drives the instance's polling until the work is done, so a handle can be
+    waited on without a separate poll loop.
+    """
+
+    __slots__ = ("_callback", "_channel", "_outcomes", "_single")
+
+    def __init__(
+        self,
+        channel: Channel,
+        single: bool,
+        callback: Callable[[Handle], object] | None,
+    ) -> None:
+        self._channel = channel
+        self._single = single
+        self._callback = callback
+        self._outcomes: list[object] | None = None
+
+    def done(self) -> bool:
+        """Whether every request has completed (successfully or not)."""
+        return self._outcomes is not None
+
+    def result(self, timeout: float | None = None, *, return_exceptions: bool = False) -> Any:
+        """The op's result (a batch: the list of results, in order).
+
+        Args:
+            timeout: seconds to wait (``None``: the instance's default).
+            return_exceptions: (batch) put each failed op's exception in the list instead
+                of raising the first one.
+
+        Raises:
+            RequestTimeoutError: not done in time (the request stays in flight).
+            Exception: the op's error (``RequestError``, ``InvalidTag``...).
+        """
+        outcomes = self._outcomes
+        if outcomes is None:
+            outcomes = self._wait(timeout)
+        if self._single:
+            value = outcomes[0]
+            if isinstance(value, BaseException):
+                raise value
+            return value
+        if not return_exceptions:
+            for value in outcomes:
+                if isinstance(value, BaseException):
+                    raise value
+        return list(outcomes)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The (first) exception of the work, or ``None`` if it succeeded."""
+        for value in self._wait(timeout):
+            if isinstance(value, BaseException):
+                return value
+        return None
+
+    def _wait(self, timeout: float | None) -> list[object]:
+        if self._outcomes is None:
+            self._channel.wait_until(self.done, timeout)
+        assert self._outcomes is not None
+        return self._outcomes
+
+    def __repr__(self) -> str:
+        return f"<Handle {'done' if self.done() else 'pending'}>"
+
+
+class _Job:
+    """Work in the channel: which of its requests are queued, sent, done."""
+
+    __slots__ = ("handle", "id", "lost", "n", "pending", "resp", "sent", "single", "state", "work")
+
+    def __init__(self, job_id: int, work: Work, handle: Handle) -> None:
+        self.id = job_id
+        self.work = work
+        self.handle = handle
+        self.n = work.n
+        self.pending = self.n
+        self.lost: dict[int, BaseException] = {}
+        self.single = type(work.rows) is bytearray
+        if self.single:
+            self.state = None
+            self.sent = False
+            self.resp: Rows | bytes = b""
+        else:
+            self.state = np.zeros(self.n, np.int8)
+            self.resp = np.empty((self.n, 32), np.uint8)
+
+    def in_flight(self) -> list[int]:
+        """Requests sent whose response has not come."""
+        if self.state is None:
+            return [0] if self.sent and self.pending else []
+        sent: list[int] = np.flatnonzero(self.state == _SENT).tolist()
+        return sent
+
+    def mark(self, indices: Sequence[int] | npt.NDArray[np.intp], state: int) -> None:
+        if self.state is None:
+            self.sent = state == _SENT
+        else:
+            self.state[indices] = state
+
+
+class Channel:
+    """Requests on one ring pair: submit, poll, wait, restart policy.
+
+    Args:
+        pair: the ring pair.
+        pool: DMA memory for this channel's buffers and descriptors.
+        owner: the endpoint (buffers must come from its memory).
+        name: how errors name the channel (``SSL0 sym``).
+        interrupt: the ring's interrupt (epoll mode), or ``None`` (polled).
+        resubmit: replay intact requests after a device restart (see the module rule).
+        timeout: default seconds a wait may take (``None``: forever).
+    """
+
+    def __init__(
+        self,
+        pair: RingPair,
+        pool: DmaPool,
+        owner: object,
+        *,
+        name: str,
+        interrupt: BankInterrupt | None = None,
+        resubmit: bool = True,
+        timeout: float | None = 30.0,
+    ) -> None:
+        self.pair = pair
+        self.pool = pool
+        self.owner = owner
+        self.name = name
+        self.interrupt = interrupt
+        self.resubmit = resubmit
+        self.timeout = timeout
+        self._jobs: dict[int, _Job] = {}
+        self._next_id = 1
+        # (job, indices still to send; None: the whole single request)
+        self._backlog: deque[tuple[_Job, npt.NDArray[np.intp] | None]] = deque()
+        self._event: PfEvent | None = None  # RESTARTING or FATAL_ERROR seen, loss not settled
+        self._restarted = False
+        self._callbacks: list[tuple[Callable[[Handle], object], Handle]] = []
+        self.completed = 0
+        self.replayed = 0
+        self._submit = pair.submit
+        self._poll = pair.poll
+        pair.add_listener(self._on_event)
+
+    # --- submitting -------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Requests submitted (or queued for a replay) whose outcome is not known yet."""
+        return sum(job.pending for job in self._jobs.values())
+
+    def submit(
+        self,
+        work: Work,
+        *,
+        single: bool,
+        callback: Callable[[Handle], object] | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+    ) -> Handle:
+        """Put ``work`` on the ring.
+
+        Ownership: once ``work`` is queued or sent, the channel owns it (and releases it
+        when it completes), even if this then raises (a timeout waiting for room); if this
+        raises before that, the caller still owns it (:meth:`owns` tells which).
+
+        Args:
+            work: the requests.
+            single: the handle's result is one value (else a list).
+            callback: called with the handle when the work is done (from ``poll``).
+            block: wait for room (back-pressure) instead of raising RingFullError.
+            timeout: seconds ``block`` may wait (``None``: the channel's default).
+
+        Raises:
+            RingFullError: ``block`` is false and the ring cannot take it all; nothing sent.
+            DeviceRestartError: ``block`` is false and the device is restarting.
+            DeviceFatalError: the device failed.
+            RequestTimeoutError: no room came in time (part of a batch may be in flight).
+        """
+        n = work.n
+        if not 0 < n <= MAX_WORK:
+            raise ValueError(f"a batch holds 1..{MAX_WORK} requests, not {n}")
+        job_id = self._next_id
+        self._next_id += 1
+        handle = Handle(self, single, callback)
+        job = _Job(job_id, work, handle)
+        rows = work.rows
+        if job.single:
+            _COOKIE.pack_into(rows, 24, job_id << INDEX_BITS)  # type: ignore[arg-type]
+        else:
+            cookies = np.uint64(job_id << INDEX_BITS) + np.arange(n, dtype=np.uint64)
+            rows[:, 24:32] = cookies.view(np.uint8).reshape(n, 8)  # type: ignore[call-overload]
+        if not block or not self._backlog:
+            if self._backlog:
+                self._pump()
+                if self._backlog:
+                    raise RingFullError(
+                        f"{self.name}: requests are waiting to be replayed; nothing was sent",
+                        hint="poll responses first, or submit with block=True",
+                    )
+            if not block or job.single:
+                # Fast path: all or nothing. A full ring raises (block=False) or falls
+                # through to the queue below (block=True).
+                try:
+                    self._submit(rows, partial=False)
+                except (RingFullError, DeviceRestartError):
+                    if not block:
+                        raise  # the caller's choice: a clear error, nothing sent
+                else:
+                    job.mark(_ALL, _SENT)
+                    self._jobs[job_id] = job
+                    return handle
+            elif block and self.pair.state is not RingPairState.RUNNING:
+                self._pump()  # raises DeviceFatalError when the device failed
+        self._jobs[job_id] = job
+        self._backlog.append((job, None if job.single else np.arange(n, dtype=np.intp)))
+        self._pump()
+        if self._backlog:
+            self.wait_until(lambda: not self._queued(job), timeout)
+        return handle
+
+    def owns(self, work: Work) -> bool:
+        """Whether ``work`` is queued or in flight here (the channel will release it)."""
+        return any(job.work is work for job in self._jobs.values())
+
+    def _queued(self, job: _Job) -> bool:
+        return any(j is job for j, _ in self._backlog)
+
+    def _pump(self) -> None:
+        """Send queued requests (replays first) as far as the ring has room."""
+        pair = self.pair
+        while self._backlog:
+            if pair.state is RingPairState.FAILED:
+                error = self._fatal_error()
+                self._fail_everything(error)
+                raise error
+            if pair.state is not RingPairState.RUNNING:
+                return
+            job, idx = self._backlog[0]
+            rows = job.work.rows
+            if idx is not None and job.n != idx.shape[0]:
+                assert isinstance(rows, np.ndarray)
+                rows = rows[idx]
+            try:
+                sent = pair.submit(rows, partial=True)
+            except DeviceRestartError:
+                return
+            if idx is None:
+                if not sent:
+                    return
+                job.mark(_ALL, _SENT)
+                self._backlog.popleft()
+                continue
+            job.mark(idx[:sent], _SENT)
+            if sent < idx.shape[0]:
+                self._backlog[0] = (job, idx[sent:])
+                return
+            self._backlog.popleft()
+
+    # --- completing ----------------------------------------------------------------------
+
+    def poll(self, max_responses: int | None = None) -> int:
+        """Take the responses there are, complete work, run callbacks.
+
+        Returns:
+            How many requests completed (0: nothing new).
+
+        Raises:
+            DeviceFatalError: the device failed (every request has been failed first).
+            TransportError: a response that matches no request (a device fault).
+            Exception: whatever a callback raised (after every callback ran).
+        """
+        irq = self.interrupt
+        if irq is not None:
+            irq.clear()  # before looking at the ring: a response after this signals again
+        try:
+            try:
+                got = self._poll(max_responses)
+            except DeviceFatalError:
+                self._event = PfEvent.FATAL_ERROR
+                got = _NOTHING
+            n = int(got.shape[0])
+            if n == 1:
+                self._deliver_one(got.tobytes())
+            elif n:
+                self._deliver(got)
+            if self._event is not None:
+                self._settle_loss()
+            if self._restarted and self.pair.state is RingPairState.RUNNING:
+                self._restarted = False
+                if irq is not None:
+                    irq.enable()  # a device reset clears the bank's interrupt registers
+            if self._backlog:
+                self._pump()
+        finally:
+            # Work failed by a fatal error completes too: its callbacks run before the
+            # error propagates.
+            if self._callbacks:
+                self._run_callbacks()
+        return n
+
+    def _deliver_one(self, raw: bytes) -> None:
+        cookie = _COOKIE.unpack_from(raw, 8)[0]
+        job = self._jobs.get(cookie >> INDEX_BITS)
+        if job is not None and job.single and not cookie & _INDEX_MASK and job.pending:
+            job.resp = raw
+            job.pending = 0
+            job.sent = False
+            self.completed += 1
+            self._finish(job)
+            return
+        self._take(cookie >> INDEX_BITS, np.array([cookie & _INDEX_MASK]), _row(raw))
+
+    def _deliver(self, got: npt.NDArray[Any]) -> None:
+        n = int(got.shape[0])
+        raw = got.view(np.uint8).reshape(n, 32)
+        cookies = got["opaque_data"]
+        ids = cookies >> np.uint64(INDEX_BITS)
+        index = (cookies & np.uint64(_INDEX_MASK)).astype(np.intp)
+        if ids[0] == ids[-1] and (n < 3 or bool((ids == ids[0]).all())):
+            self._take(int(ids[0]), index, raw)
+            return
+        cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+        bounds = [0, *cuts.tolist(), n]
+        for a, b in itertools.pairwise(bounds):
+            self._take(int(ids[a]), index[a:b], raw[a:b])
+
+    def _take(self, job_id: int, index: npt.NDArray[np.intp], raw: Rows) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or int(index.max()) >= job.n or job.pending < index.shape[0]:
+            raise TransportError(
+                f"{self.name}: the device answered a request that is not in flight "
+                f"(cookie {job_id << INDEX_BITS | int(index[0]):#x})",
+                hint="the device or another process wrote this ring; close and reopen it",
+            )
+        count = int(index.shape[0])
+        if job.single:
+            job.resp = raw[0].tobytes()
+            job.sent = False
+        else:
+            job.resp[index] = raw  # type: ignore[index]
+            job.mark(index, _DONE)
+        job.pending -= count
+        self.completed += count
+        if job.pending == 0:
+            self._finish(job)
+
+    def _finish(self, job: _Job) -> None:
+        del self._jobs[job.id]
+        work = job.work
+        try:
+            outcomes = work.finish(job.resp, job.lost)
+        finally:
+            work.release()
+        handle = job.handle
+        handle._outcomes = outcomes
+        if handle._callback is not None:
+            self._callbacks.append((handle._callback, handle))
+
+    def _run_callbacks(self) -> None:
+        pending, self._callbacks = self._callbacks, []
+        first: BaseException | None = None
+        for callback, handle in pending:
+            try:
+                callback(handle)
+            except Exception as exc:
+                first = first or exc
+        if first is not None:
+            raise first
+
+    # --- waiting ---------------------------------------------------------------------------
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float | None = None) -> None:
+        """Poll until ``predicate()`` holds.
+
+        Empty polls spin briefly, yielding the CPU and the GIL (``sched_yield``: a device
+        thread in this process runs; ``time.sleep(0)`` would cost the 50 µs timer slack),
+        then nap for growing short spells; in epoll mode the wait is on the interrupt's
+        fd, bounded so that device events are seen too.
+
+        Raises:
+            RequestTimeoutError: ``timeout`` seconds passed (``None``: the channel's).
+        """
+        limit = self.timeout if timeout is None else timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        idle = 0
+        nap = 20e-6
+        while not predicate():
+            if self.poll():
+                idle, nap = 0, 20e-6
+                continue
+            if self._backlog:
+                self._pump()
+            idle += 1
+            if deadline is not None and idle % 64 == 0 and time.monotonic() > deadline:
+                raise RequestTimeoutError(
+                    f"{self.name}: no response within {limit} s",
+                    hint="is the device (its backend process) running? "
+                    "'qathw status' / 'python -m fakedev status <file>' tell",
+                )
+            irq = self.interrupt
+            if irq is not None and idle > 1:
+                left = _IRQ_WAIT if deadline is None else max(0.0, deadline - time.monotonic())
+                irq.wait(min(_IRQ_WAIT, left))
+            elif idle < _SPIN:
+                _yield()
+            else:
+                time.sleep(nap)
+                nap = min(nap * 2, _NAP_MAX)
+
+    # --- device events ----------------------------------------------------------------------
+
+    def _on_event(self, event: RingPairEvent) -> None:
+        # Called from inside the ring pair's mailbox poll: only note it here. The loss is
+        # settled by poll() once the responses written before the stop have been taken.
+        if event.event is PfEvent.RESTARTED:
+            self._restarted = True
+        elif self._event is not PfEvent.FATAL_ERROR:
+            self._event = event.event
+
+    def _fatal_error(self) -> DeviceFatalError:
+        return DeviceFatalError(
+            f"{self.name}: the device reported a fatal error",
+            hint="the device needs a reset by its administrator",
+        )
+
+    def _restart_error(self) -> DeviceRestartError:
+        if not self.resubmit:
+            return DeviceRestartError(
+                f"{self.name}: the device restarted with this request in flight "
+                "(replay is off for this instance)",
+                hint="submit the request again",
+            )
+        return DeviceRestartError(
+            f"{self.name}: the device restarted with this request in flight; it worked in "
+            "place on your device buffer, which may be half-transformed, so it was not "
+            "replayed",
+            hint="check or refill the buffer, then submit the request again",
+        )
+
+    def _settle_loss(self) -> None:
+        event, self._event = self._event, None
+        if event is PfEvent.FATAL_ERROR:
+            error = self._fatal_error()
+            self._fail_everything(error)
+            raise error
+        replays: list[tuple[_Job, npt.NDArray[np.intp] | None]] = []
+        for job in list(self._jobs.values()):
+            lost = job.in_flight()
+            if not lost:
+                continue
+            again = []
+            for i in lost:
+                if self.resubmit and job.work.replayable(i):
+                    again.append(i)
+                    continue
+                job.lost[i] = self._restart_error()
+                job.mark([i], _DONE)
+                job.pending -= 1
+            if again:
+                job.work.restage(again)
+                job.mark(again, _QUEUED)
+                replays.append((job, None if job.single else np.asarray(again, dtype=np.intp)))
+                self.replayed += len(again)
+            if job.pending == 0:
+                self._finish(job)
+        # Replays go first, in their original order, before work queued meanwhile.
+        for entry in reversed(replays):
+            self._backlog.appendleft(entry)
+
+    def _fail_everything(self, error: BaseException) -> None:
+        self._backlog.clear()
+        for job in list(self._jobs.values()):
+            if job.single:
+                job.lost[0] = error
+            else:
+                assert job.state is not None
+                for i in np.flatnonzero(job.state != _DONE).tolist():
+                    job.lost[i] = error
+                job.state[:] = _DONE
+            job.pending = 0
+            self._finish(job)
+
+    # --- teardown ------------------------------------------------------------------------------
+
+    def drain(self, timeout: float) -> None:
+        """Wait (up to ``timeout`` seconds) for the requests in flight to complete."""
+        if self._jobs and self.pair.state is not RingPairState.CLOSED:
+            try:
+                self.wait_until(lambda: not self._jobs, timeout)
+            except (RequestTimeoutError, DeviceFatalError, DeviceRestartError):
+                pass
+
+    def __repr__(self) -> str:
+        return f"<Channel {self.name}: {self.in_flight} in flight>"
