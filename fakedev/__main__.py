@@ -4,7 +4,7 @@ Commands::
 
     create PATH [--device 4xxxvf] [--size 16M] [--force]   make an endpoint file
     serve PATH [--services sym;asym]                       run the device until SIGTERM
-    status PATH [--json]                                   show the control page
+    status PATH [--json] [--wait S]                        show the control page
     inject PATH restart|fatal                              fault a serving backend
 
 Exit status: 0 ok, 1 failure (``fakedev: <what>`` on stderr), 2 usage.
@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,8 +107,22 @@ def status(path: str) -> dict[str, Any]:
     }
 
 
+def _serving(st: dict[str, Any]) -> bool:
+    return bool(st["backend_alive"]) and st["backend_state"] == XenbusState.CONNECTED.name
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     st = status(args.path)
+    if args.wait is not None:
+        deadline = time.monotonic() + args.wait
+        while not _serving(st):
+            if time.monotonic() >= deadline:
+                raise EndpointFileError(
+                    f"no backend is serving {args.path} after {args.wait:g} s; start one with "
+                    f"'python -m fakedev serve {args.path}'"
+                )
+            time.sleep(0.02)
+            st = status(args.path)
     if args.json:
         json.dump(st, sys.stdout, indent=2)
         print()
@@ -181,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="show an endpoint's control page")
     p.add_argument("path")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for a backend to be serving (exit 1 if none comes)",
+    )
     p.set_defaults(func=_cmd_status)
 
     p = sub.add_parser("inject", help="inject a fault into a serving backend")

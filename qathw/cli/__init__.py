@@ -44,6 +44,7 @@ class Command:
 
     name: ClassVar[str] = ""
     help: ClassVar[str] = ""
+    epilog: ClassVar[str] = ""  # shown verbatim after the options in --help
     subcommands: ClassVar[tuple[type[Command], ...]] = ()
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
@@ -96,7 +97,15 @@ class _Parser(argparse.ArgumentParser):
 
 def _register(subparsers: argparse._SubParsersAction[_Parser], cls: type[Command]) -> None:
     command = cls()
-    parser = subparsers.add_parser(cls.name, help=cls.help, description=cls.help)
+    parser = subparsers.add_parser(
+        cls.name,
+        help=cls.help,
+        description=cls.help,
+        epilog=cls.epilog or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter
+        if cls.epilog
+        else argparse.HelpFormatter,
+    )
     command.configure(parser)
     parser.set_defaults(_command=command)
     if cls.subcommands:

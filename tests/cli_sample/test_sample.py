@@ -151,3 +151,36 @@ def test_an_unknown_section_says_which_exist(workdir: Path) -> None:
     done = _qathw("sample", "cipher", "--section", "IPsec", env=_base_env(workdir))
     assert done.returncode == 1
     assert "did you mean 'IPSec'?" in done.stderr
+
+
+def test_with_no_configuration_it_points_at_the_fakedev_recipe(tmp_path: Path) -> None:
+    env = {"QATHW_CONFIG_DIR": str(tmp_path), "QATHW_RUNTIME_DIR": str(tmp_path / "run")}
+    done = _qathw("sample", "cipher", "-n", "1", env=env)
+    assert done.returncode == 1
+    assert "no started devices" in done.stderr
+    assert "'qathw sample cipher --help' shows how to run it on fakedev" in done.stderr
+
+
+def test_the_help_recipe_runs_as_written() -> None:
+    from qathw.cli.commands.sample import TRY_WITH_FAKEDEV
+
+    d = f"/dev/shm/qathw-try-{uuid.uuid4().hex[:8]}"
+    # The trap ends the backend even when a step fails half way.
+    script = "set -e\ntrap 'kill $backend 2>/dev/null || true' EXIT\n" + "\n".join(
+        line.strip() for line in TRY_WITH_FAKEDEV.splitlines()[2:]
+    ).replace("d=/dev/shm/qathw-try;", f"d={d};")
+    script = script.replace("\\\n", " ")  # the recipe's continuation lines, joined
+    venv_bin = str(Path(sys.executable).parent)
+    try:
+        done = subprocess.run(
+            ["bash", "-c", script],
+            cwd=ROOT,
+            env={**os.environ, "PATH": f"{venv_bin}:{os.environ['PATH']}"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        subprocess.run(["rm", "-rf", d], check=False)
+    assert done.returncode == 0, done.stderr
+    assert "verified against cryptography: 1000 of 1000, all match" in done.stdout

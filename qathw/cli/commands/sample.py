@@ -19,11 +19,30 @@ from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from qathw.cli import Command, UsageError, add_json_flag, emit_json
-from qathw.errors import QatError, UnsupportedAlgorithmError
+from qathw.errors import QatError, SectionNotFoundError, UnsupportedAlgorithmError
 from qathw.fw.hw import CipherMode
 from qathw.service.algorithms import CATALOGUE, CipherAlgorithm, Family, cipher
 
 _MAX_COUNT = 10_000_000
+
+# Everything needed to run the sample on a host without QAT: one config file, one emulated
+# 4xxx endpoint served by fakedev, and a fake sysfs tree presenting it. A test runs it.
+TRY_WITH_FAKEDEV = """\
+without QAT hardware, run it against an emulated endpoint (fakedev):
+
+  d=/dev/shm/qathw-try; mkdir -p $d/etc
+  printf '%s\\n' '[GENERAL]' 'ServicesEnabled = asym;sym' 'ConfigVersion = 2' \\
+    'statsGeneral = 0' '[SSL]' 'NumProcesses = 1' 'LimitDevAccess = 1' \\
+    'NumberCyInstances = 1' 'NumberDcInstances = 0' 'Cy0Name = "SSL0"' \\
+    'Cy0IsPolled = 1' 'Cy0CoreAffinity = 0' > $d/etc/4xxx_dev0.conf
+  python -m fakedev create $d/qat0 --device 4xxx --size 64M
+  python -m fakedev serve $d/qat0 & backend=$!
+  python -m fakedev status $d/qat0 --wait 10 >/dev/null
+  python -m fakedev.sysfs $d/host --topology empty --emulated 0000:00:10.0=$d/qat0
+  export QATHW_CONFIG_DIR=$d/etc QATHW_RUNTIME_DIR=$d/run QATHW_SYSFS_ROOT=$d/host/sys
+  qathw sample cipher --alg des-cbc -n 1000
+  kill $backend; rm -rf $d
+"""
 
 
 def reference(alg: CipherAlgorithm, key: bytes, iv: bytes, data: bytes) -> bytes:
@@ -55,6 +74,7 @@ def _positive(text: str) -> int:
 class SampleCipher(Command):
     name = "cipher"
     help = "encrypt N random messages on a section's crypto instance, verified, with ops/s"
+    epilog = TRY_WITH_FAKEDEV
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -95,7 +115,16 @@ class SampleCipher(Command):
         if alg.mode == CipherMode.XTS and args.size < alg.block_size:
             raise UsageError(f"{alg.name} needs --size of at least {alg.block_size}")
         key = _key(alg)
-        with qathw.user_start(args.section) as held, qathw.open_instances(held) as insts:
+        try:
+            held = qathw.user_start(args.section)
+        except SectionNotFoundError as exc:
+            raise SectionNotFoundError(
+                exc.what,
+                hint=f"{exc.hint}; without QAT hardware: 'qathw sample cipher --help' "
+                "shows how to run it on fakedev",
+                path=exc.path,
+            ) from None
+        with held, qathw.open_instances(held) as insts:
             inst = next((i for i in insts.cy if i._channel is not None), None)
             if inst is None:
                 raise QatError(
