@@ -23,6 +23,7 @@ Authentication failures raise what ``cryptography`` raises: ``InvalidTag`` for G
 
 from __future__ import annotations
 
+import abc
 import struct
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -438,7 +439,7 @@ def _buffer_columns(ops_: Sequence[Op], session: Session, tag: int | None) -> _C
 # --- ops ---------------------------------------------------------------------------------
 
 
-class Op:
+class Op(abc.ABC):
     """One operation of a session, ready for ``instance.submit`` and the other call forms.
 
     An op can be submitted more than once; each submission stages its data afresh.
@@ -449,8 +450,9 @@ class Op:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    @abc.abstractmethod
     def _work(self) -> _One:
-        raise NotImplementedError
+        """Stage this op's data and say how to finish it (each op kind does its own)."""
 
 
 def _length(data: Data, what: str = "data") -> int:
