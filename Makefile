@@ -1,13 +1,17 @@
 # qathw — every target creates what it needs itself (virtual env, packages, and when
 # running as root on Debian: python3-venv, QEMU and a kernel for the VM tests).
+# Packages come from requirements.lock (every extra, with hashes); `make lock` regenerates
+# it from pyproject.toml's ranges, `make test-newest` runs the suite on the newest releases
+# those ranges allow.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+LOCK   := requirements.lock
 SHELL  := /bin/bash
 
-.PHONY: all demo test lint typecheck unit bench vm-deps clean
+.PHONY: all demo test test-newest lock lint typecheck unit bench vm-deps clean
 
 all: test
 
@@ -21,10 +25,18 @@ $(BIN)/python:
 	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); \
 	  else echo "cannot create a virtual env: install python3-venv"; exit 1; fi; }
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dev,vm]'
+# Every package at its locked version and hash; then qathw itself, built by the locked
+# backend (no build isolation, so nothing unpinned is fetched).
+$(STAMP): $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
+
+# The lock covers every extra (runtime, test, dev, vm) and the build backend, for any
+# platform, from pyproject.toml's ranges.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml requirements/build.in --all-extras --universal \
+	  --python-version 3.11 --generate-hashes -o $(LOCK)
 
 # QEMU, Debian's kernel and a static busybox (virtme-ng's initramfs needs one) for the vm
 # tests; only where we can (root with apt).
@@ -54,9 +66,12 @@ unit: $(STAMP)
 test: $(STAMP) vm-deps lint typecheck
 	$(BIN)/python -m pytest -q
 
+test-newest:
+	PYTHON=$(PYTHON) bash tools/test-newest.sh
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ring_roundtrip.py
 	$(BIN)/python benchmarks/request_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-newest .pytest_cache .mypy_cache .ruff_cache

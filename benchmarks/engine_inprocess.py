@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from fakedev.engine import CompHandler, LaHandler, sharesume
 from fakedev.memory import DeviceMemory
-from qathw.service import cd, ops
+from qathw.service import cd
+from qathw.service import wire as ops
 from qathw.service.algorithms import Huffman
 
 BASE = 0x10_0000_0000

@@ -28,6 +28,7 @@ from fakedev.endpoint_file import EndpointFileError, pid_alive
 from fakedev.runner import INJECT_SIGNALS, serve
 from qathw import emulated
 from qathw.emulated import XenbusState, qathw_emu_control
+from qathw.pci_regs import PCI_COMMAND_MASTER
 from qathw.transport import pfvf
 
 STATUS_SCHEMA_VERSION = 1
@@ -76,7 +77,9 @@ def status(path: str) -> dict[str, Any]:
     """The control page of ``path`` as a dict (what ``status --json`` prints)."""
     info = endpoint_file.read_info(path)
     with open(path, "rb") as f:
-        page = qathw_emu_control.from_buffer_copy(f.read(emulated.CONTROL_PAGE_SIZE))
+        raw = f.read(emulated.CONTROL_PAGE_SIZE)
+    page = qathw_emu_control.from_buffer_copy(raw)
+    defect = emulated.read_defect(raw)
     w = info.windows
     pid = page.backend_pid
     return {
@@ -101,9 +104,12 @@ def status(path: str) -> dict[str, Any]:
         "backend_pid": pid,
         "backend_alive": bool(pid) and pid_alive(pid),
         "pci_command": page.pci_command,
-        "bus_master": bool(page.pci_command & emulated.PCI_COMMAND_MASTER),
+        "bus_master": bool(page.pci_command & PCI_COMMAND_MASTER),
         "device_error_count": page.device_error_count,
-        "device_error": page.device_error.decode("utf-8", "replace"),
+        # The page is shared with the frontend (maybe a hostile guest): text cleaned.
+        "device_error": emulated.clean_text(page.device_error, emulated.DEVICE_ERROR_LEN - 1),
+        "defect_count": defect.count,
+        "defect": defect.text,
     }
 
 
@@ -143,6 +149,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
     ]
     if st["device_error"]:
         rows.append(("last error", st["device_error"]))
+    rows.append(("defects", f"{st['defect_count']} (bugs of fakedev itself)"))
+    if st["defect"]:
+        rows.append(("last defect", st["defect"]))
     for name, value in rows:
         print(f"{name:14} {value}")
     return 0

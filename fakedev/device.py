@@ -13,6 +13,11 @@ Faults it can be told to inject (:meth:`Device.inject`):
   flight are lost and get no response — and RESTARTED follows.
 * ``fatal``: FATAL_ERROR goes to the VF and the device stops servicing rings until a
   restart.
+
+Two kinds of trouble are recorded in the control page: *device errors* (:meth:`Device.report`:
+the host misprogrammed something, as hardware would complain) and *defects*
+(:meth:`Device.record_defect`: fakedev's own code failed on a request, a bug of the fake;
+its traceback goes to the log, which ``python -m fakedev serve`` prints on stderr).
 """
 
 from __future__ import annotations
@@ -26,15 +31,14 @@ from collections import deque
 from collections.abc import Callable, Mapping
 
 from fakedev.csr import BankRegs
-from fakedev.dispatch import Dispatcher, default_handlers
-from fakedev.endpoint_file import EndpointFile, EndpointFileError, pid_alive
+from fakedev.dispatch import Dispatcher, default_handlers, defect_text
+from fakedev.endpoint_file import EndpointFile, EndpointFileError, already_served, pid_alive
 from fakedev.mailbox import PfAgent
 from fakedev.memory import DeviceMemory
 from fakedev.rings import DeviceRingPair
 from fakedev.services import ServiceHandler
-from qathw import emulated
 from qathw.emulated import XenbusState, qathw_emu_control
-from qathw.ids import Generation
+from qathw.pci_regs import PCI_COMMAND_MASTER
 from qathw.transport import irqproto, pfvf
 from qathw.transport.pfvf import Capability, Pf2VfType, RingService
 
@@ -168,8 +172,11 @@ class Device:
             self.services = pfvf.decode_ring_service_map(ring_service_map)
             self.memory = DeviceMemory(self.file.devmem, info.windows.devmem_iova)
             self.errors: deque[str] = deque(maxlen=64)
+            self.defects: deque[str] = deque(maxlen=64)
             self._dispatch = Dispatcher(
-                default_handlers() if handlers is None else handlers, self.memory, self.report
+                default_handlers() if handlers is None else handlers,
+                self.memory,
+                self.record_defect,
             )
             self.banks: list[DeviceBank] = []
             for b in range(spec.banks):
@@ -211,7 +218,7 @@ class Device:
     def _request_size(self, bank: int, tx: int) -> int | None:
         if not self.file.spec.kind.is_vf:
             return None  # a PF's banks serve what its configuration says: read the rings
-        if self.layout.generation == Generation.GEN2:
+        if not self.layout.generation.traits.ring_service_map:
             return pfvf.ASYM_REQUEST_SIZE if tx in _GEN2_ASYM_TX_RINGS else pfvf.BULK_REQUEST_SIZE
         return pfvf.request_size(self.services[bank % pfvf.RING_SVC_MAP_BANKS])
 
@@ -231,7 +238,7 @@ class Device:
         # Without Bus Master Enable there is no DMA: ring memory is not touched, but the
         # status registers (plain MMIO) still follow the host's writes.
         command = self._words[_PCI_COMMAND_W] >> _PCI_COMMAND_SHIFT
-        dma = bool(command & emulated.PCI_COMMAND_MASTER)
+        dma = bool(command & PCI_COMMAND_MASTER)
         csr = self.file.csr
         for bank in self.banks:
             work += bank.step(csr, dma=dma)
@@ -244,6 +251,14 @@ class Device:
         self.errors.append(message)
         self.file.set_device_error(message)
         log.error("device error: %s", message)
+
+    def record_defect(self, exc: BaseException) -> None:
+        """Record a fakedev defect: control page (text, count), :attr:`defects`, and the
+        log with the traceback (the request itself gets a defect response)."""
+        text = defect_text(exc)
+        self.defects.append(text)
+        self.file.set_defect(text)
+        log.error("fakedev defect (a bug of the fake, not a device status): %s", text, exc_info=exc)
 
     def reset_bank(self, bank: int) -> bool:
         """Ring-pair reset of one bank: registers cleared, in-flight work dropped."""
@@ -313,19 +328,25 @@ class Device:
         Raises:
             EndpointFileError: another live process is serving the endpoint.
         """
+        pid = self._other_backend()
+        if pid:
+            # (no view of the mapping may be alive in this frame: the traceback keeps it,
+            # and the caller's close() of the mapping would then fail)
+            raise EndpointFileError(already_served(self.file.path, pid))
         page = self.file.control
         assert page is not None
-        pid = page.backend_pid
-        if pid and pid != os.getpid() and pid_alive(pid):
-            raise EndpointFileError(
-                f"{self.file.path} is already served by pid {pid}; stop that backend first"
-            )
         epoch = page.backend_epoch
         while epoch in (0, page.backend_epoch):
             epoch = (time.time_ns() ^ random.getrandbits(64)) & _U64_MASK
         page.backend_pid = os.getpid()
         page.backend_epoch = epoch
         page.backend_state = XenbusState.CONNECTED
+
+    def _other_backend(self) -> int:
+        page = self.file.control
+        assert page is not None
+        pid = int(page.backend_pid)
+        return pid if pid and pid != os.getpid() and pid_alive(pid) else 0
 
     def disconnect(self) -> None:
         """Leave the endpoint: state CLOSED, no pid."""

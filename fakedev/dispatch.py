@@ -1,4 +1,4 @@
-"""Dispatch of consumed requests to services, and responses built as arrays.
+"""Dispatch of consumed requests to services.
 
 The device model reads the new slots of a request ring as one ``(n, msg_size)`` byte
 array, groups the rows by ``service_type`` (request byte 2) and gives each group to the
@@ -6,41 +6,55 @@ handler registered for that type. A handler with a ``process_batch`` method take
 whole group as an array (the NULL service here does); any other handler is called once
 per request with its bytes (the :class:`fakedev.services.ServiceHandler` protocol).
 
-A handler never makes the device stop: a :class:`~fakedev.memory.DmaFault` becomes an
-endpoint-error response (reference §2.3: ``ERR_CODE_ENDPOINT_ERROR`` = -17, with the
-service's status bit set), and any other exception becomes an error response and a loud
-device error in the control page. A ``process_batch`` that raises answers *every* request
-of its group with that internal-error response: the group is never re-run one by one,
-because the handler may already have executed part of it (in place, twice is wrong).
+A handler never makes the device stop. A :class:`~fakedev.memory.DmaFault` becomes an
+endpoint-error response (docs/hardware.md#response: ``ERR_CODE_ENDPOINT_ERROR`` = -17, with the
+service's status bit set). Any other exception is a **fakedev defect**: a bug of the fake,
+which must never pass for a firmware status. The request still gets an answer, so the
+host is not left waiting, but one no device gives (:func:`defect_response`: the
+service's status bit and :data:`qathw.emulated.DEFECT_ERROR_CODE`), and the exception
+goes to the device's ``on_defect`` (traceback to the log, text and count to the control
+page). A ``process_batch`` that raises answers *every* request of its group so: the group
+is never re-run one by one, because the handler may already have executed part of it (in
+place, twice is wrong). Engine code that catches its own failure on one request answers
+it with :func:`defect_response` too; the defect reaches the device running the request
+through :func:`report_defect`.
 
-The registry (:func:`default_handlers`): NULL -> :data:`NULL_SERVICE`; everything else ->
-``unsupported_service`` unless :mod:`fakedev.engine` exists, in which case its
-``handlers()`` are added (LA, COMP). It is a constructor argument of the device model.
+Responses are made by :mod:`fakedev.wire` (:func:`~fakedev.wire.make_response`, and
+:func:`~fakedev.wire.responses_for` for a group as an array), defect responses included.
+
+The registry (:func:`default_handlers`): NULL -> :data:`NULL_SERVICE`, plus the engine's
+``handlers()`` (LA, COMP); unknown types -> ``unsupported_service``. It is a constructor
+argument of the device model.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
-import importlib.util
+import logging
+import os
+import sysconfig
+import traceback
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from contextvars import ContextVar
+from typing import Protocol, runtime_checkable
 
 import numpy as np
-import numpy.typing as npt
 
+from fakedev import wire
 from fakedev.memory import DeviceMemory, DmaFault
-from fakedev.services import ServiceHandler, make_response, null_service, unsupported_service
-from qathw.fw.common import (
-    HDR_FLAG_VALID,
-    RESP_DEFAULT_SZ,
-    ErrCode,
-    RespServiceId,
-    ServiceType,
-    Status,
-)
+from fakedev.services import ServiceHandler, null_service, unsupported_service
+from fakedev.wire import Bytes2D as Bytes2D  # re-exported, as before the move to wire
+from fakedev.wire import make_response
+from fakedev.wire import responses_for as responses_for  # likewise
+from qathw import emulated
+from qathw.fw.common import RESP_DEFAULT_SZ, ErrCode, ServiceType, Status
 
-Bytes2D = npt.NDArray[np.uint8]  # (n, msg_size) requests or (n, 32) responses
+DefectSink = Callable[[BaseException], None]
+
+log = logging.getLogger("fakedev")
+
+# The device whose dispatcher is running requests in this thread: where engine code that
+# answers its own failure with a defect response hands the exception.
+_defect_sink: ContextVar[DefectSink | None] = ContextVar("fakedev_defect_sink", default=None)
 
 
 @runtime_checkable
@@ -52,39 +66,6 @@ class BatchServiceHandler(Protocol):
     def process_batch(self, requests: Bytes2D, memory: DeviceMemory) -> Bytes2D:
         """Execute every row of ``requests``; return one 32-byte response row per request."""
         ...
-
-
-@functools.lru_cache(maxsize=64)
-def _response_template(status: int, hdr_flags: int, cmp_err: int, xlat_err: int) -> Bytes2D:
-    row = np.zeros(RESP_DEFAULT_SZ, dtype=np.uint8)
-    row[1] = RespServiceId.CPM_FW
-    row[3] = HDR_FLAG_VALID | hdr_flags
-    row[4] = xlat_err & 0xFF
-    row[5] = cmp_err & 0xFF
-    row[6] = status & 0xFF
-    row.flags.writeable = False
-    return row
-
-
-def responses_for(
-    requests: Bytes2D,
-    status: int = 0,
-    *,
-    hdr_flags: int = 0,
-    cmp_err: int = 0,
-    xlat_err: int = 0,
-) -> Bytes2D:
-    """The array form of :func:`fakedev.services.make_response`: one response row per request.
-
-    Echoes ``service_type`` as ``response_type``, ``cmd_id`` and the opaque cookie (request
-    bytes 24-31); sets the valid bit and ``service_id`` = CPM_FW; bytes 16-31 are zero.
-    """
-    out = np.empty((requests.shape[0], RESP_DEFAULT_SZ), dtype=np.uint8)
-    out[:] = _response_template(int(status), hdr_flags, cmp_err, xlat_err)
-    out[:, 2] = requests[:, 2]  # response_type = service_type
-    out[:, 7] = requests[:, 1]  # cmd_id
-    out[:, 8:16] = requests[:, 24:32]  # opaque
-    return out
 
 
 class _NullService:
@@ -110,29 +91,20 @@ class _UnsupportedService:
 NULL_SERVICE = _NullService()
 UNSUPPORTED_SERVICE = _UnsupportedService()
 
-ENGINE_MODULE = "fakedev.engine"
-
 
 def default_handlers() -> dict[int, ServiceHandler]:
-    """NULL, plus ``fakedev.engine.handlers()`` when that package provides it.
+    """NULL, plus the engine's LA and COMP handlers (fresh ones: each keeps its caches)."""
+    # Imported here: the engine's handlers import this module for defect responses.
+    from fakedev import engine
 
-    An engine that exists but fails to import, or whose ``handlers()`` fails, raises: a
-    broken engine must not silently turn into "unsupported".
-    """
     handlers: dict[int, ServiceHandler] = {int(ServiceType.NULL): NULL_SERVICE}
-    if importlib.util.find_spec(ENGINE_MODULE) is None:
-        return handlers
-    engine: Any = importlib.import_module(ENGINE_MODULE)
-    provide = getattr(engine, "handlers", None)
-    if provide is None:
-        return handlers  # a package without its entry point yet (work in progress)
-    for service, handler in provide().items():
+    for service, handler in engine.handlers().items():
         handlers[int(service)] = handler
     return handlers
 
 
 def service_error_status(service_type: int) -> int:
-    """The ``comn_status`` bit a failure of ``service_type`` sets (reference §2.3.1)."""
+    """The ``comn_status`` bit a failure of ``service_type`` sets (docs/hardware.md#response)."""
     if service_type == ServiceType.LA:
         return int(Status.CRYPTO)
     if service_type in (ServiceType.COMP, ServiceType.COMP_CHAIN):
@@ -144,15 +116,77 @@ def service_error_status(service_type: int) -> int:
 
 def endpoint_error_response(request: bytes | memoryview) -> bytes:
     """The response to a request whose addresses leave device memory (a DMA fault)."""
-    svc = request[2]
+    svc = wire.service_type(request)
     if svc in (ServiceType.COMP, ServiceType.COMP_CHAIN):
         return make_response(request, Status.CMP | Status.XLAT, cmp_err=ErrCode.ENDPOINT_ERROR)
     return make_response(request, service_error_status(svc), cmp_err=ErrCode.ENDPOINT_ERROR)
 
 
-def internal_error_response(request: bytes | memoryview) -> bytes:
-    """The response to a request whose handler failed unexpectedly (a bug in the fake)."""
-    return make_response(request, service_error_status(request[2]), cmp_err=ErrCode.FATAL_ERROR)
+# Where the standard library and installed packages live: frames there are a library's.
+_LIBRARY_DIRS = tuple(
+    {
+        os.path.join(path, "")
+        for name in ("stdlib", "platstdlib", "purelib", "platlib")
+        for path in (sysconfig.get_path(name), os.path.realpath(sysconfig.get_path(name)))
+    }
+)
+
+
+def _in_library(filename: str) -> bool:
+    return filename.startswith(_LIBRARY_DIRS) or filename.startswith("<frozen ")
+
+
+def defect_text(exc: BaseException) -> str:
+    """Where fakedev failed and how: ``module:function:line: Type: message``.
+
+    The place is the innermost frame of code that is not a library's (the standard
+    library's or an installed package's; fakedev counts as its own even when installed),
+    so that a library refusing fakedev's call names fakedev's line; the full traceback is
+    in the log. The text is printable ASCII, short enough for the control page, and cut
+    in the message, never in the place.
+    """
+    where = inner = ""
+    for frame, line in traceback.walk_tb(exc.__traceback__):
+        module = str(frame.f_globals.get("__name__", "?"))
+        inner = f"{module}:{frame.f_code.co_name}:{line}"
+        if module.partition(".")[0] == "fakedev" or not _in_library(frame.f_code.co_filename):
+            where = inner
+    message = " ".join(str(exc).split())
+    text = f"{where or inner or '?'}: {type(exc).__name__}" + (f": {message}" if message else "")
+    return emulated.clean_text(text.encode("utf-8", "replace"), emulated.DEFECT_TEXT_LEN - 1)
+
+
+def report_defect(exc: BaseException) -> None:
+    """Hand ``exc``, a failure of fakedev's own code, to the device running the request.
+
+    Outside a dispatcher (an engine handler called directly) it is logged with its
+    traceback instead.
+    """
+    sink = _defect_sink.get()
+    if sink is not None:
+        sink(exc)
+    else:
+        log.error("fakedev defect: %s", defect_text(exc), exc_info=exc)
+
+
+def defect_response(request: bytes | memoryview, exc: BaseException) -> bytes:
+    """Report ``exc`` as a fakedev defect; the response that tells the host so.
+
+    The response carries the service's status bit (an error to any host) and
+    :data:`qathw.emulated.DEFECT_ERROR_CODE` in both error bytes, which no firmware writes.
+    """
+    report_defect(exc)
+    code = emulated.DEFECT_ERROR_CODE
+    status = service_error_status(wire.service_type(request))
+    return make_response(request, status, cmp_err=code, xlat_err=code)
+
+
+def defect_responses(requests: Bytes2D, exc: BaseException) -> Bytes2D:
+    """:func:`defect_response` for every row of a group of one service (one report)."""
+    report_defect(exc)
+    code = emulated.DEFECT_ERROR_CODE
+    status = service_error_status(int(wire.service_types(requests)[0]))
+    return responses_for(requests, status, cmp_err=code, xlat_err=code)
 
 
 class Dispatcher:
@@ -161,39 +195,47 @@ class Dispatcher:
     Args:
         handlers: ``service_type`` -> handler; unknown types are unsupported.
         memory: device memory, handed to every handler.
-        on_internal_error: called with a message when a handler raises something other
-            than a DMA fault (the device records it in the control page).
+        on_defect: called with the exception when fakedev's own code fails on a request
+            (anything but a DMA fault); the device logs and records it.
     """
 
     def __init__(
         self,
         handlers: Mapping[int, ServiceHandler],
         memory: DeviceMemory,
-        on_internal_error: Callable[[str], None],
+        on_defect: DefectSink,
     ) -> None:
         self._handlers = dict(handlers)
         self._memory = memory
-        self._on_error = on_internal_error
+        self._on_defect = on_defect
 
     def handler(self, service_type: int) -> ServiceHandler:
         return self._handlers.get(service_type, UNSUPPORTED_SERVICE)
 
     def execute(self, requests: Bytes2D) -> Bytes2D:
         """Responses, in request order, for every row of ``requests``."""
-        n = requests.shape[0]
-        services = requests[:, 2]
-        first = int(services[0])
-        if n == 1 or bool((services == first).all()):
-            return self._run_group(first, requests)
-        out = np.empty((n, RESP_DEFAULT_SZ), dtype=np.uint8)
-        for svc in np.unique(services):
-            rows = np.flatnonzero(services == svc)
-            out[rows] = self._run_group(int(svc), requests[rows])
-        return out
+        token = _defect_sink.set(self._on_defect)
+        try:
+            n = requests.shape[0]
+            services = wire.service_types(requests)
+            first = int(services[0])
+            if n == 1 or bool((services == first).all()):
+                return self._run_group(first, requests)
+            out = np.empty((n, RESP_DEFAULT_SZ), dtype=np.uint8)
+            for svc in np.unique(services):
+                rows = np.flatnonzero(services == svc)
+                out[rows] = self._run_group(int(svc), requests[rows])
+            return out
+        finally:
+            _defect_sink.reset(token)
 
     def execute_one(self, request: bytes) -> bytes:
         """The 32-byte response to one request."""
-        return self._run_one(self.handler(request[2]), request)
+        token = _defect_sink.set(self._on_defect)
+        try:
+            return self._run_one(self.handler(wire.service_type(request)), request)
+        finally:
+            _defect_sink.reset(token)
 
     def _run_group(self, service_type: int, requests: Bytes2D) -> Bytes2D:
         handler = self.handler(service_type)
@@ -204,14 +246,8 @@ class Dispatcher:
             except Exception as exc:
                 # Never re-run the group one by one: the handler may have executed some
                 # requests already, and an in-place request run twice is transformed
-                # twice. Every request of the group gets an internal-error response.
-                self._on_error(
-                    f"service {service_type} batch handler failed on {requests.shape[0]} "
-                    f"requests: {type(exc).__name__}: {exc}"
-                )
-                return responses_for(
-                    requests, service_error_status(service_type), cmp_err=ErrCode.FATAL_ERROR
-                )
+                # twice. Every request of the group gets a defect response.
+                return defect_responses(requests, exc)
         out = np.empty((requests.shape[0], RESP_DEFAULT_SZ), dtype=np.uint8)
         for i in range(requests.shape[0]):
             out[i] = np.frombuffer(self._run_one(handler, requests[i].tobytes()), np.uint8)
@@ -220,12 +256,13 @@ class Dispatcher:
     def _run_one(self, handler: ServiceHandler, request: bytes) -> bytes:
         try:
             response = handler(request, self._memory)
+            if len(response) != RESP_DEFAULT_SZ:
+                raise ValueError(
+                    f"service {wire.service_type(request)} handler returned {len(response)} bytes, "
+                    f"not {RESP_DEFAULT_SZ}"
+                )
         except DmaFault:
             return endpoint_error_response(request)
-        except Exception as exc:  # the device never stops for a handler's bug
-            self._on_error(f"service {request[2]} handler failed: {type(exc).__name__}: {exc}")
-            return internal_error_response(request)
-        if len(response) != RESP_DEFAULT_SZ:
-            self._on_error(f"service {request[2]} handler returned {len(response)} bytes, not 32")
-            return internal_error_response(request)
+        except Exception as exc:  # the device never stops for a bug of its own
+            return defect_response(request, exc)
         return response

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from qathw import emulated, ids
 from qathw.emulated import ControlInfo, qathw_emu_control
+from qathw.errors import RingConfigError
 from qathw.transport.csr import CsrLayout, layout_for
 
 DEFAULT_SIZE = 16 << 20
@@ -56,10 +57,9 @@ def device_spec(name: str) -> DeviceSpec:
         )
     try:
         layout = layout_for(kind.generation)
-    except Exception:
-        raise EndpointFileError(
-            f"device '{name}' is gen{int(kind.generation)}; fakedev emulates gen2 and gen4 rings"
-        ) from None
+    except RingConfigError as exc:  # its text names the generations that have ring layouts
+        label = kind.generation.traits.label
+        raise EndpointFileError(f"device '{name}' is {label}: {exc}") from None
     banks = kind.banks
     if not banks:
         raise EndpointFileError(f"device '{name}' has no known bank count")
@@ -100,9 +100,7 @@ def create(
             raise EndpointFileError(f"{target} exists; pass --force to replace it")
         pid = _serving_pid(target)
         if pid:
-            raise EndpointFileError(
-                f"{target} is being served by pid {pid}; stop that backend first"
-            )
+            raise EndpointFileError(already_served(target, pid))
     flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if force else os.O_EXCL)
     try:
         fd = os.open(target, flags, 0o660)
@@ -136,6 +134,14 @@ def create(
     return read_info(target)
 
 
+def already_served(path: str | os.PathLike[str], pid: int) -> str:
+    """The message for an endpoint another live backend serves (with what to do)."""
+    return (
+        f"{path} is already served by pid {pid}; stop that backend first (kill {pid}), "
+        "or serve another endpoint file"
+    )
+
+
 def read_info(path: str | os.PathLike[str]) -> ControlInfo:
     """Read and check the control page of an endpoint file.
 
@@ -146,8 +152,20 @@ def read_info(path: str | os.PathLike[str]) -> ControlInfo:
         with open(path, "rb") as f:
             page = f.read(emulated.CONTROL_PAGE_SIZE)
             size = os.fstat(f.fileno()).st_size
+    except FileNotFoundError as exc:
+        raise EndpointFileError(
+            f"cannot read {path}: {exc.strerror}; create it with 'python -m fakedev create {path}'"
+        ) from None
     except OSError as exc:
-        raise EndpointFileError(f"cannot read {path}: {exc.strerror}") from None
+        raise EndpointFileError(
+            f"cannot read {path}: {exc.strerror}; check the path and its permissions"
+        ) from None
+    if size < emulated.CONTROL_PAGE_SIZE:
+        raise EndpointFileError(
+            f"{path} is {size} bytes, too small for an emulated endpoint (its control page "
+            f"alone takes {emulated.CONTROL_PAGE_SIZE}); create one with 'python -m fakedev "
+            f"create {path} --force'"
+        )
     try:
         return emulated.read_control(page, mapped_size=size)
     except Exception as exc:  # DeviceError carries the hint
@@ -232,11 +250,23 @@ class EndpointFile:
         """Record a loud device error in the control page (text and count)."""
         if self.control is None:
             return
-        text = message.encode("utf-8", "replace")[: emulated.DEVICE_ERROR_LEN - 1]
-        field = ctypes.addressof(self.control) + qathw_emu_control.device_error.offset
-        ctypes.memset(field, 0, emulated.DEVICE_ERROR_LEN)
-        self.control.device_error = text
+        self._set_text(qathw_emu_control.device_error.offset, emulated.DEVICE_ERROR_LEN, message)
         self.control.device_error_count += 1
+
+    def set_defect(self, text: str) -> None:
+        """Record a fakedev defect in the control page: text first, then the count, so a
+        host that sees the count (or the defect response) finds the text."""
+        if self.control is None:
+            return
+        self._set_text(qathw_emu_control.defect.offset, emulated.DEFECT_TEXT_LEN, text)
+        self.control.defect_count += 1
+
+    def _set_text(self, offset: int, size: int, text: str) -> None:
+        assert self.control is not None
+        raw = emulated.clean_text(text.encode("utf-8", "replace"), size - 1).encode("ascii")
+        at = ctypes.addressof(self.control) + offset
+        ctypes.memset(at, 0, size)
+        ctypes.memmove(at, raw, len(raw))
 
     def close(self) -> None:
         """Release every view and the mapping."""

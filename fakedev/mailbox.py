@@ -1,7 +1,7 @@
 """The PF agent behind a gen4 VF's PMISC mailbox.
 
 On hardware the VF's PF/VF registers are backed by the PF driver, which answers in its
-interrupt handler. Here the agent polls them each device step (reference §4):
+interrupt handler. Here the agent polls them each device step (docs/hardware.md#pfvf-mailbox):
 
 * VM2PF with INT set is a request. The agent puts its answer in PF2VM (INT set) and only
   then clears INT in VM2PF, which satisfies both driver styles (Linux waits for the PF2VM

@@ -13,14 +13,16 @@ from collections.abc import Callable
 
 import numpy as np
 
+from fakedev import wire
 from fakedev.csr import BankRegs
-from fakedev.dispatch import Bytes2D, Dispatcher
+from fakedev.dispatch import Dispatcher
 from fakedev.memory import DeviceMemory
-from qathw.fw.common import HDR_FLAG_VALID
+from fakedev.wire import Bytes2D
+from qathw.fw.common import ASYM_REQ_SZ, REQ_DEFAULT_SZ
 from qathw.transport.csr import RESPONSE_SIZE, RING_SIZE_CODE_MAX, config_size_code, ring_bytes
 
 _RESP_WORDS = RESPONSE_SIZE // 4
-_REQUEST_SIZES = (64, 128)
+_REQUEST_SIZES = (ASYM_REQ_SZ, REQ_DEFAULT_SZ)
 
 
 class DeviceRingPair:
@@ -81,7 +83,7 @@ class DeviceRingPair:
         self._tx_bytes_view: memoryview | None = None  # the same memory, for single requests
         self._rx_words: memoryview | None = None
         self._tx_bytes = self._rx_bytes = 0
-        self._req = self.request_size or 128
+        self._req = self.request_size or REQ_DEFAULT_SZ
         self._tx_head = self._rx_tail = 0
 
     def reset(self) -> None:
@@ -280,7 +282,7 @@ class DeviceRingPair:
         response = memoryview(self._dispatch.execute_one(request)).cast("I")
         w = self._rx_tail >> 2
         words[w + 1 : w + _RESP_WORDS] = response[1:]  # bytes 4..31 first ...
-        words[w] = response[0] | HDR_FLAG_VALID << 24  # ... then dword 0 (see below)
+        words[w] = response[0] | wire.VALID_IN_FIRST_WORD  # ... then dword 0 (see below)
 
     def _service_many(self, n: int) -> None:
         assert self._tx_ring is not None
@@ -291,7 +293,7 @@ class DeviceRingPair:
         else:
             requests = np.concatenate((self._tx_ring[h:], self._tx_ring[: h + n - slots]))
         responses = np.ascontiguousarray(self._dispatch.execute(requests))
-        responses[:, 3] |= HDR_FLAG_VALID  # a response must never look like an empty slot
+        wire.mark_valid(responses)  # a response must never look like an empty slot
         self._write_responses(responses.view(np.uint32))
 
     def _write_responses(self, words: np.ndarray) -> None:

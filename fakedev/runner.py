@@ -11,7 +11,8 @@ thread in the same process keeps running.
 the control page (pid, new epoch, backend state CONNECTED), serves the endpoint's ring
 interrupts (:mod:`fakedev.irq`), increments the heartbeat while it runs, and on SIGTERM or
 SIGINT leaves state CLOSED and exits cleanly. SIGUSR1 injects a device restart and SIGUSR2
-a fatal error (``python -m fakedev inject``).
+a fatal error (``python -m fakedev inject``). A defect (fakedev's own code failing on a
+request) is logged with its traceback, on stderr unless the caller configured logging.
 """
 
 from __future__ import annotations
@@ -132,9 +133,18 @@ class DeviceThread:
             self._error = exc
 
     def start(self) -> DeviceThread:
-        """Claim the endpoint (CONNECTED), serve its interrupts and start stepping."""
-        self.device.connect()
-        self._irq = InterruptServer(self.device).start()
+        """Claim the endpoint (CONNECTED), serve its interrupts and start stepping.
+
+        Raises:
+            EndpointFileError: another live backend serves the endpoint (the device is
+                closed, that backend untouched).
+        """
+        try:
+            self.device.connect()
+            self._irq = InterruptServer(self.device).start()
+        except BaseException:
+            self.device.close()
+            raise
         self._thread.start()
         return self
 

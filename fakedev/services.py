@@ -2,7 +2,8 @@
 
 The device model consumes requests from a ring in order and gives each to the handler of
 its ``service_type``; a handler returns the 32-byte response. Handlers for LA and COMP
-live in :mod:`fakedev.engine`; the NULL service and "unsupported" are here.
+live in :mod:`fakedev.engine`; the NULL service and "unsupported" are here. Every
+response is made by :func:`fakedev.wire.make_response` (importable from here too).
 
 A handler processes one request; a handler may also offer ``process_batch`` to take many
 requests of one ring at once (the NULL service does, with numpy), which the device model
@@ -14,7 +15,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from fakedev.memory import DeviceMemory
-from qathw.fw.common import HDR_FLAG_VALID, RespServiceId, Status
+from fakedev.wire import make_response as make_response  # re-exported: the one builder
+from qathw.fw.common import Status
 
 
 class ServiceHandler(Protocol):
@@ -27,48 +29,6 @@ class ServiceHandler(Protocol):
         the response, as on the device.
         """
         ...
-
-
-def make_response(
-    request: bytes | memoryview,
-    status: int = 0,
-    *,
-    cmp_err: int = 0,
-    xlat_err: int = 0,
-    hdr_flags: int = 0,
-    tail: bytes = b"",
-) -> bytes:
-    """The 32-byte response to ``request``.
-
-    Echoes what the firmware echoes: ``response_type`` = the request's ``service_type``,
-    ``cmd_id``, and the opaque cookie; sets the valid bit, ``service_id`` = CPM_FW.
-
-    Args:
-        request: the request (at least 32 bytes: header and opaque are read).
-        status: the ``comn_status`` byte (:class:`qathw.fw.common.Status` bits).
-        cmp_err: compression error code (signed byte).
-        xlat_err: translator error code (signed byte).
-        hdr_flags: response header flags besides the valid bit (CNV, ...).
-        tail: up to 16 service-specific bytes for bytes 16-31.
-
-    Returns:
-        32 bytes.
-    """
-    if len(tail) > 16:
-        raise ValueError("response tail is at most 16 bytes")
-    head = bytes(
-        (
-            0,
-            RespServiceId.CPM_FW,
-            request[2],
-            HDR_FLAG_VALID | hdr_flags,
-            xlat_err & 0xFF,
-            cmp_err & 0xFF,
-            status & 0xFF,
-            request[1],
-        )
-    )
-    return head + bytes(request[24:32]) + tail.ljust(16, b"\0")
 
 
 def null_service(request: bytes, memory: DeviceMemory) -> bytes:

@@ -100,7 +100,7 @@ class Topology:
         pfs: the physical functions.
         emulated: emulated endpoints.
         kernel: kernel version (major, minor); decides which ``qat/`` attributes exist
-            and the ``cfg_services`` grammar (reference §2.1-2.2).
+            and the ``cfg_services`` grammar (docs/hardware.md#sysfs-abi).
         iommu: ``on``, ``off`` or ``noiommu`` (VFIO's unsafe no-IOMMU mode).
         firmware: whether the families' firmware files are in ``<prefix>/lib/firmware``.
         loaded_drivers: extra PCI drivers to present as loaded (``vfio-pci`` always is

@@ -11,7 +11,7 @@ Every action returns a :class:`Change` (``changed`` is ``False`` when the functi
 already as asked: the kernel is not asked to repeat itself, since before Linux 6.7 a
 redundant ``down`` was an ``EINVAL``).
 
-Sources: reference qat-host-stack.md §2.1-§2.3, §3.8; Linux ``Documentation/ABI/testing/
+Sources: docs/hardware.md#sysfs-abi and #host-setup; Linux ``Documentation/ABI/testing/
 sysfs-bus-pci`` (``driver_override``, ``drivers_probe``).
 """
 
@@ -33,7 +33,8 @@ from qathw.errors import (
     QatError,
 )
 from qathw.paths import HostRoot
-from qathw.pci import PciAddress, PciFunction, read_function
+from qathw.pci import PciFunction, read_function
+from qathw.pci_regs import PciAddress
 from qathw.sysfsio import SysfsIO
 
 SERVICE_TOKENS = ("asym", "sym", "dc", "decomp", "dcc")
@@ -169,11 +170,12 @@ class _Actor:
                     hint=f"load it with 'modprobe {pf_module(kind.family)}' or "
                     f"'qathw bind {self.bdf} {kind.family.pf_driver}'",
                 )
-            if kind.generation < ids.Generation.GEN4:
+            traits = kind.family.traits
+            if not traits.sysfs_control:
                 raise DeviceStateError(
-                    f"{self.bdf} is a {kind.family.product} (gen2): its driver has no "
+                    f"{self.bdf} is a {kind.family.product} ({traits.label}): its driver has no "
                     f"qat/{name} attribute",
-                    hint="gen2 devices start when their driver binds; restart one with "
+                    hint=f"{traits.label} devices start when their driver binds; restart one with "
                     f"'qathw bind {self.bdf} none' then 'qathw bind {self.bdf} "
                     f"{kind.family.pf_driver}'",
                 )

@@ -7,7 +7,7 @@ debugfs is root-only on a normal system: without privilege every field reads as
 
 Source: Linux ``Documentation/ABI/testing/debugfs-driver-qat`` and ``adf_dbgfs.c``,
 ``adf_cfg.c``, ``adf_fw_counters.c``, ``adf_heartbeat_dbgfs.c``
-(../shared/reference/qat-host-stack.md §2.5).
+(docs/hardware.md#debugfs).
 """
 
 from __future__ import annotations

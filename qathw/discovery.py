@@ -20,7 +20,7 @@ Accel numbering (:func:`number_accel_devices`) — ``qat_devN`` in ``qathw statu
 
 VFs bound to VFIO are numbered although ``adf_ctl status`` (which asks the kernel) does
 not list them: they are the devices user space drives, and not seeing them is a known
-pain (qatlib issue #83, reference §6).
+pain (intel/qatlib#83; docs/hardware.md#host-setup).
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from dataclasses import dataclass, replace
 from qathw import debugfs, emulated, ids, sysfsio
 from qathw.errors import DeviceError, DeviceNotFoundError
 from qathw.paths import HostRoot
-from qathw.pci import PciAddress, PciFunction, list_addresses, read_function, reason
+from qathw.pci import PciFunction, list_addresses, read_function, reason
+from qathw.pci_regs import PciAddress
 from qathw.sysfsio import SysfsIO
 
 VFIO_DRIVERS = frozenset({"vfio-pci", "qat_vfio_pci"})
-PF_DRIVERS = frozenset(f.pf_driver for f in ids.FAMILIES if f.pf_driver)
 VF_KERNEL_DRIVERS = frozenset(
     {f.vf_name for f in ids.FAMILIES}
     | {f.vf_driver for f in ids.FAMILIES if f.vf_driver and f.vf_driver not in VFIO_DRIVERS}

@@ -1,17 +1,19 @@
 """``qathw doctor``: why QAT does not work here, as a list of checks.
 
-Each check is data — :class:`Check` (id, title, status, detail, hint) — and the checks
-run in the order a QAT user space stack needs things to be true: a device, up, with
-firmware and the service wanted; VFs enabled and bound to vfio-pci; their ``/dev/vfio``
-nodes open to this user; enough locked memory; hugepages as configured; an IOMMU.
-A check that cannot apply (no device at all) is ``skip`` and says why.
+The checks are one table, :data:`CHECKS` (id, title, the function that checks, whether
+it needs a QAT device), and each result is data — :class:`Check` (id, title, status,
+detail, hint). They run in the order a QAT user space stack needs things to be true: a
+device, up, with firmware and the service wanted; VFs enabled and bound to vfio-pci;
+their ``/dev/vfio`` nodes open to this user; enough locked memory; hugepages as
+configured; an IOMMU. A check that cannot apply (no device at all) is ``skip`` and says
+why.
 
 What is checked is real: sysfs through the host root, ``os.access`` on the VFIO nodes
 for this process's user, :func:`resource.getrlimit`, the hugepage counters, firmware
 files. The process-level facts (uid, limits, command line, environment) are gathered
 once in :class:`Environment` so that a test can state them.
 
-Sources: reference qat-host-stack.md §1.1, §1.3, §2.3, §3.1, §3.6, §3.7, §3.8, §6.
+Sources: docs/hardware.md#device-ids, #sysfs-abi, #vfio and #host-setup.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ import os
 import pwd
 import resource
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from qathw import ids, sysfsio
+from qathw import sysfsio
 from qathw.admin import pf_module
 from qathw.discovery import VFIO_DRIVERS, Inventory, QatFunction, Role
 from qathw.errors import QatError
@@ -72,6 +74,21 @@ class Check:
 
     id: str
     title: str
+    status: Status
+    detail: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a check found, before the table names it.
+
+    Attributes:
+        status: pass, warn, fail or skip.
+        detail: what was found.
+        hint: what to do about a warn/fail.
+    """
+
     status: Status
     detail: str
     hint: str | None = None
@@ -146,7 +163,15 @@ def _list(items: Sequence[str], limit: int = 4) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
+def _labels(functions: Sequence[QatFunction]) -> str:
+    """The generations of ``functions`` as printed: ``gen2``, ``gen2/gen3``."""
+    labels = sorted({f.kind.family.traits.label for f in functions})
+    return "/".join(labels)
+
+
 class _Doctor:
+    """The checks' functions: the inventory, the environment, and what earlier checks learnt."""
+
     def __init__(self, inv: Inventory, env: Environment, need: str | None, io: SysfsIO) -> None:
         self.inv = inv
         self.env = env
@@ -155,15 +180,11 @@ class _Doctor:
         self.host = env.host
         self.usable_vfs: list[QatFunction] = []
 
-    # 1 -------------------------------------------------------------------------------
-    def devices(self) -> Check:
-        title = "QAT device present"
+    def devices(self) -> Finding:
         if not self.inv.functions:
             if self.inv.unidentified:
                 names = [f"{u.pci.bdf} ({u.reason})" for u in self.inv.unidentified]
-                return Check(
-                    "qat-device",
-                    title,
+                return Finding(
                     Status.FAIL,
                     f"no QAT function identified; ivshmem functions not checked: {_list(names)}",
                     "run as root to read their BAR2 (emulated endpoints are recognised there)",
@@ -172,9 +193,7 @@ class _Doctor:
                 n = len(list_addresses(self.host, io=self.io))
             except QatError:
                 n = 0
-            return Check(
-                "qat-device",
-                title,
+            return Finding(
                 Status.FAIL,
                 f"no QAT device on this host: none of the {n} PCI functions under "
                 f"{self.host.pci_devices} has an Intel QAT id, and none is an emulated "
@@ -192,11 +211,9 @@ class _Doctor:
             parts.append(f"{len(vfs)} VF{'s' if len(vfs) > 1 else ''}")
         if emu:
             parts.append(f"{len(emu)} emulated endpoint{'s' if len(emu) > 1 else ''}")
-        return Check("qat-device", title, Status.PASS, ", ".join(parts))
+        return Finding(Status.PASS, ", ".join(parts))
 
-    # 2 -------------------------------------------------------------------------------
-    def state(self) -> Check:
-        title = "devices bound and up"
+    def state(self) -> Finding:
         problems: list[tuple[str, str]] = []
         for pf in self.inv.pfs:
             fam = pf.kind.family
@@ -243,23 +260,17 @@ class _Doctor:
                 )
         if not problems:
             n = len(self.inv.pfs) + len(self.inv.emulated)
-            return Check("device-state", title, Status.PASS, f"all {n} up" if n else "no PF here")
-        return Check(
-            "device-state",
-            title,
+            return Finding(Status.PASS, f"all {n} up" if n else "no PF here")
+        return Finding(
             Status.FAIL,
             _list([p for p, _ in problems]),
             "; ".join(dict.fromkeys(h for _, h in problems)),
         )
 
-    # 3 -------------------------------------------------------------------------------
-    def firmware(self) -> Check:
-        title = "firmware files"
+    def firmware(self) -> Finding:
         pfs = [p for p in self.inv.pfs if p.kind.family.firmware]
         if not pfs:
-            return Check(
-                "firmware",
-                title,
+            return Finding(
                 Status.SKIP,
                 "no PF on this host (a VM guest's firmware is the host's business)"
                 if self.inv.functions
@@ -272,7 +283,7 @@ class _Doctor:
                     missing.setdefault(name, []).append(pf.bdf)
         if not missing:
             names = sorted({n for p in pfs for n in p.kind.family.firmware})
-            return Check("firmware", title, Status.PASS, f"found {', '.join(names)}")
+            return Finding(Status.PASS, f"found {', '.join(names)}")
         not_up = [b for bdfs in missing.values() for b in bdfs if self.inv.get(b).state != "up"]
         where = self.env.firmware_dirs[-1]
         detail = f"missing in {where}: {', '.join(sorted(missing))}"
@@ -281,10 +292,8 @@ class _Doctor:
             "(your distribution's linux-firmware package, or linux-firmware.git)"
         )
         if not_up:
-            return Check("firmware", title, Status.FAIL, detail + " (the PF cannot start)", hint)
-        return Check(
-            "firmware",
-            title,
+            return Finding(Status.FAIL, detail + " (the PF cannot start)", hint)
+        return Finding(
             Status.WARN,
             detail + " (the PFs are up now; the next driver reload will fail)",
             hint,
@@ -297,16 +306,12 @@ class _Doctor:
             for ext in ("", ".xz", ".zst")
         )
 
-    # 4 -------------------------------------------------------------------------------
-    def services(self) -> Check:
-        title = "services enabled"
+    def services(self) -> Finding:
         endpoints = [f for f in self.inv.pfs if f.pci.driver == f.kind.family.pf_driver]
         if not endpoints:
             vfs_with = [v for v in self.inv.vfs if v.services]
             if not vfs_with:
-                return Check(
-                    "services",
-                    title,
+                return Finding(
                     Status.SKIP,
                     "no PF with a QAT driver (a guest learns services from its VFs)"
                     if self.inv.functions
@@ -316,23 +321,19 @@ class _Doctor:
         known = [(f, f.services) for f in endpoints]
         summary = _list([f"{f.bdf} {s or '?'}" for f, s in known], 8)
         if self.need is None:
-            return Check("services", title, Status.PASS, summary)
+            return Finding(Status.PASS, summary)
         wanted = SERVICE_NEEDS[self.need]
         offering = [f for f, s in known if s is not None and all(w in s.split(";") for w in wanted)]
         if self.need == "dc":
             offering += [f for f, s in known if s and "dcc" in s.split(";")]
         if offering:
-            return Check(
-                "services",
-                title,
+            return Finding(
                 Status.PASS,
                 f"'{self.need}' on {_list([f.bdf for f in offering])}",
             )
         unknown = [f for f, s in known if s is None]
         if unknown and len(unknown) == len(known):
-            return Check(
-                "services",
-                title,
+            return Finding(
                 Status.WARN,
                 f"services of {_list([f.bdf for f in unknown])} are unknown "
                 "(gen2, or not readable)",
@@ -340,61 +341,46 @@ class _Doctor:
             )
         target = endpoints[-1]
         value = "sym;asym" if self.need == "cy" else self.need
-        return Check(
-            "services",
-            title,
+        return Finding(
             Status.FAIL,
             f"no device offers '{self.need}' ({summary})",
             f"qathw services {target.bdf} '{value}' --restart (as root)",
         )
 
-    # 5 -------------------------------------------------------------------------------
-    def vfs_enabled(self) -> Check:
-        title = "SR-IOV VFs enabled"
+    def vfs_enabled(self) -> Finding:
         pfs = [p for p in self.inv.pfs if p.pci.driver == p.kind.family.pf_driver]
-        gen4 = [p for p in pfs if p.generation >= ids.Generation.GEN4]
-        gen2 = [p for p in pfs if p.generation < ids.Generation.GEN4]
+        # VFs that vfio-pci drives (gen4 on) versus VFs it refuses (gen2, gen3)
+        vfio = [p for p in pfs if p.kind.family.traits.vfio_vfs]
+        legacy = [p for p in pfs if not p.kind.family.traits.vfio_vfs]
         if not pfs:
             if self.inv.vfs:
-                return Check(
-                    "vfs-enabled", title, Status.PASS, f"{len(self.inv.vfs)} VFs (no PF: a guest?)"
-                )
-            return Check(
-                "vfs-enabled",
-                title,
+                return Finding(Status.PASS, f"{len(self.inv.vfs)} VFs (no PF: a guest?)")
+            return Finding(
                 Status.SKIP,
                 "emulated endpoints only" if self.inv.functions else "no QAT device",
             )
-        without = [p for p in gen4 if p.pci.sriov is not None and not (p.pci.sriov.num_vfs or 0)]
+        without = [p for p in vfio if p.pci.sriov is not None and not (p.pci.sriov.num_vfs or 0)]
         if without:
-            return Check(
-                "vfs-enabled",
-                title,
-                Status.FAIL if len(without) == len(gen4) else Status.WARN,
+            return Finding(
+                Status.FAIL if len(without) == len(vfio) else Status.WARN,
                 f"no VFs on {_list([p.bdf for p in without])} "
-                f"({len(gen4) - len(without)} of {len(gen4)} gen4 PFs have them)",
+                f"({len(vfio) - len(without)} of {len(vfio)} {_labels(vfio)} PFs have them)",
                 f"qathw vfs {without[0].bdf} --enable (as root), for each PF",
             )
-        if gen2 and not gen4:
-            return Check(
-                "vfs-enabled",
-                title,
+        if legacy and not vfio:
+            return Finding(
                 Status.WARN,
-                f"gen2 PFs only ({_list([p.bdf for p in gen2])}): their VFs cannot use "
-                "vfio-pci, so qathw and qatlib cannot drive them",
-                "use the kernel crypto API or Intel's out-of-tree stack on gen2",
+                f"{_labels(legacy)} PFs only ({_list([p.bdf for p in legacy])}): "
+                "their VFs cannot use vfio-pci, so qathw and qatlib cannot drive them",
+                f"use the kernel crypto API or Intel's out-of-tree stack on {_labels(legacy)}",
             )
-        n = sum((p.pci.sriov.num_vfs or 0) for p in gen4 if p.pci.sriov)
-        return Check("vfs-enabled", title, Status.PASS, f"{n} VFs on {len(gen4)} PFs")
+        n = sum((p.pci.sriov.num_vfs or 0) for p in vfio if p.pci.sriov)
+        return Finding(Status.PASS, f"{n} VFs on {len(vfio)} PFs")
 
-    # 6 -------------------------------------------------------------------------------
-    def vf_driver(self) -> Check:
-        title = "VFs bound to vfio-pci"
+    def vf_driver(self) -> Finding:
         vfs = self.inv.vfs
         if not vfs:
-            return Check(
-                "vf-driver", title, Status.SKIP, "no VF" if self.inv.functions else "no QAT device"
-            )
+            return Finding(Status.SKIP, "no VF" if self.inv.functions else "no QAT device")
         on_vfio = [v for v in vfs if v.pci.driver in VFIO_DRIVERS]
         gen2 = [
             v for v in vfs if v.kind.family.vfio_denylisted and v.pci.driver not in VFIO_DRIVERS
@@ -402,7 +388,7 @@ class _Doctor:
         other = [v for v in vfs if v not in on_vfio and v not in gen2]
         self.usable_vfs = on_vfio
         if not gen2 and not other:
-            return Check("vf-driver", title, Status.PASS, f"all {len(vfs)} VFs")
+            return Finding(Status.PASS, f"all {len(vfs)} VFs")
         details, hints = [], []
         if other:
             drivers = sorted({v.pci.driver or "none" for v in other})
@@ -423,18 +409,14 @@ class _Doctor:
         status = Status.WARN if on_vfio else Status.FAIL
         if on_vfio:
             details.append(f"{len(on_vfio)} usable")
-        return Check("vf-driver", title, status, "; ".join(details), "; ".join(hints))
+        return Finding(status, "; ".join(details), "; ".join(hints))
 
-    # 7 -------------------------------------------------------------------------------
-    def vfio_access(self) -> Check:
-        title = "/dev/vfio open to this user"
+    def vfio_access(self) -> Finding:
         vfs = [v for v in self.inv.vfs if v.pci.driver in VFIO_DRIVERS]
         vfs += [e for e in self.inv.emulated if e.pci.driver in VFIO_DRIVERS]
         if not vfs:
             self.usable_vfs = []
-            return Check(
-                "vfio-access",
-                title,
+            return Finding(
                 Status.SKIP,
                 "no function bound to vfio-pci" if self.inv.functions else "no QAT device",
             )
@@ -472,30 +454,24 @@ class _Doctor:
             details.append(f"no node for {_list(missing, 2)}")
             hints.append("rebind the VF to vfio-pci; check udev created /dev/vfio nodes")
         if not details:
-            return Check("vfio-access", title, Status.PASS, f"{len(ok)} nodes open rw")
+            return Finding(Status.PASS, f"{len(ok)} nodes open rw")
         status = Status.WARN if ok else Status.FAIL
         if ok:
             details.append(f"{len(ok)} usable")
-        return Check("vfio-access", title, status, "; ".join(details), "; ".join(hints))
+        return Finding(status, "; ".join(details), "; ".join(hints))
 
-    # 8 -------------------------------------------------------------------------------
-    def memlock(self) -> Check:
-        title = "locked-memory limit"
+    def memlock(self) -> Finding:
         usable = self.usable_vfs
         if not usable:
-            return Check(
-                "memlock",
-                title,
+            return Finding(
                 Status.SKIP,
                 "no VF usable by this user" if self.inv.functions else "no QAT device",
             )
         if self.env.cap_ipc_lock:
-            return Check(
-                "memlock", title, Status.PASS, "not limited (CAP_IPC_LOCK: VFIO pins freely)"
-            )
+            return Finding(Status.PASS, "not limited (CAP_IPC_LOCK: VFIO pins freely)")
         limit = self.env.memlock
         if limit is None:
-            return Check("memlock", title, Status.PASS, "RLIMIT_MEMLOCK unlimited")
+            return Finding(Status.PASS, "RLIMIT_MEMLOCK unlimited")
         # qatlib's default policy gives a process one VF of each PF.
         per_process = len({v.pf for v in usable}) or 1
         need = per_process * MEMLOCK_PER_VF
@@ -505,19 +481,15 @@ class _Doctor:
             "(16 MiB per VF) plus its own buffers"
         )
         if limit < need:
-            return Check(
-                "memlock",
-                title,
+            return Finding(
                 Status.FAIL,
                 detail,
                 f"raise it: 'ulimit -l {max(need, 512 * MIB) // 1024}' for the shell, or "
                 "a memlock line in /etc/security/limits.conf (LimitMEMLOCK= for services)",
             )
-        return Check("memlock", title, Status.PASS, detail)
+        return Finding(Status.PASS, detail)
 
-    # 9 -------------------------------------------------------------------------------
-    def hugepages(self) -> Check:
-        title = "hugepages"
+    def hugepages(self) -> Finding:
         hp = self.host.sys / "kernel" / "mm" / "hugepages" / "hugepages-2048kB"
         nr = self._int(hp / "nr_hugepages")
         free = self._int(hp / "free_hugepages")
@@ -528,36 +500,28 @@ class _Doctor:
         try:
             wanted = int(wanted_text) if wanted_text else 0
         except ValueError:
-            return Check(
-                "hugepages",
-                title,
+            return Finding(
                 Status.FAIL,
                 f"{HUGEPAGE_ENV}={wanted_text!r} is not a number",
                 f"set {HUGEPAGE_ENV} to a page count, or unset it",
             )
         if nr is None:
-            return Check("hugepages", title, Status.SKIP, f"{hp} not present")
+            return Finding(Status.SKIP, f"{hp} not present")
         fix = f"echo {max(wanted, 1024)} > {hp / 'nr_hugepages'} (as root)"
         if noiommu and nr == 0:
-            return Check(
-                "hugepages",
-                title,
+            return Finding(
                 Status.FAIL,
                 "VFIO no-IOMMU mode needs 2 MiB hugepages and none are reserved",
                 fix,
             )
         if wanted and nr == 0:
-            return Check(
-                "hugepages",
-                title,
+            return Finding(
                 Status.FAIL,
                 f"{HUGEPAGE_ENV}={wanted} but no 2 MiB hugepages are reserved",
                 fix,
             )
         if wanted and free is not None and free < wanted:
-            return Check(
-                "hugepages",
-                title,
+            return Finding(
                 Status.WARN,
                 f"{HUGEPAGE_ENV}={wanted} but only {free} of {nr} 2 MiB pages are free",
                 "reserve more, or lower the per-process budget",
@@ -568,12 +532,8 @@ class _Doctor:
                 if wanted
                 else f"qatlib uses them only with {HUGEPAGE_ENV} set"
             )
-            return Check(
-                "hugepages", title, Status.PASS, f"{nr} 2 MiB pages reserved, {free} free; {use}"
-            )
-        return Check(
-            "hugepages", title, Status.PASS, "none reserved; qatlib uses 4 KiB pages (the default)"
-        )
+            return Finding(Status.PASS, f"{nr} 2 MiB pages reserved, {free} free; {use}")
+        return Finding(Status.PASS, "none reserved; qatlib uses 4 KiB pages (the default)")
 
     def _read(self, path: Path) -> str | None:
         try:
@@ -585,9 +545,7 @@ class _Doctor:
         text = self._read(path)
         return int(text) if text is not None and text.isdigit() else None
 
-    # 10 ------------------------------------------------------------------------------
-    def iommu(self) -> Check:
-        title = "IOMMU"
+    def iommu(self) -> Finding:
         try:
             groups = self.io.listdir(self.host.iommu_groups)
         except OSError:
@@ -600,14 +558,12 @@ class _Doctor:
             if noiommu and all(
                 self._read(self.host.iommu_groups / g / "name") == "vfio-noiommu" for g in groups
             ):
-                return Check(
-                    "iommu",
-                    title,
+                return Finding(
                     Status.WARN,
                     f"VFIO no-IOMMU mode ({len(groups)} groups): DMA is not isolated",
                     "for production, boot with intel_iommu=on and VT-d enabled",
                 )
-            return Check("iommu", title, Status.PASS, f"on ({len(groups)} IOMMU groups)")
+            return Finding(Status.PASS, f"on ({len(groups)} IOMMU groups)")
         cmd = self.env.cmdline or ""
         asked = [t for t in cmd.split() if t.startswith(("intel_iommu=", "amd_iommu=", "iommu="))]
         if asked:
@@ -619,10 +575,8 @@ class _Doctor:
             )
             hint = "boot with intel_iommu=on (iommu=pt for speed) and VT-d enabled in the BIOS"
         if needed:
-            return Check("iommu", title, Status.FAIL, detail + "; SR-IOV and VFIO need it", hint)
-        return Check(
-            "iommu",
-            title,
+            return Finding(Status.FAIL, detail + "; SR-IOV and VFIO need it", hint)
+        return Finding(
             Status.WARN,
             detail + " (VFIO will need it once a device is added)",
             hint,
@@ -642,6 +596,41 @@ def _owner(path: Path) -> str:
     return f"{user}:{group} {stat.filemode(st.st_mode)}"
 
 
+@dataclass(frozen=True)
+class CheckSpec:
+    """One row of the checks table.
+
+    Attributes:
+        id: stable identifier (``vf-driver``), for scripts.
+        title: what is checked, in a few words.
+        check: finds the answer; may rely on what the checks before it learnt.
+        needs_qat: skipped ("no QAT device") when a gating check fails.
+        gates: when this check fails, the checks that need a QAT device are skipped.
+    """
+
+    id: str
+    title: str
+    check: Callable[[_Doctor], Finding]
+    needs_qat: bool = True
+    gates: bool = False
+
+
+# In the order a QAT stack needs things true; vf-driver and vfio-access decide which VFs
+# are usable, and memlock counts those.
+CHECKS: tuple[CheckSpec, ...] = (
+    CheckSpec("qat-device", "QAT device present", _Doctor.devices, needs_qat=False, gates=True),
+    CheckSpec("device-state", "devices bound and up", _Doctor.state),
+    CheckSpec("firmware", "firmware files", _Doctor.firmware),
+    CheckSpec("services", "services enabled", _Doctor.services),
+    CheckSpec("vfs-enabled", "SR-IOV VFs enabled", _Doctor.vfs_enabled),
+    CheckSpec("vf-driver", "VFs bound to vfio-pci", _Doctor.vf_driver),
+    CheckSpec("vfio-access", "/dev/vfio open to this user", _Doctor.vfio_access),
+    CheckSpec("memlock", "locked-memory limit", _Doctor.memlock),
+    CheckSpec("hugepages", "hugepages", _Doctor.hugepages, needs_qat=False),
+    CheckSpec("iommu", "IOMMU", _Doctor.iommu, needs_qat=False),
+)
+
+
 def run(
     inventory: Inventory,
     env: Environment,
@@ -649,7 +638,7 @@ def run(
     need: str | None = None,
     io: SysfsIO | None = None,
 ) -> list[Check]:
-    """Run every check, in order.
+    """Run every check of :data:`CHECKS`, in order.
 
     Args:
         inventory: what :func:`qathw.discovery.discover` found.
@@ -667,21 +656,13 @@ def run(
     if need is not None and need not in SERVICE_NEEDS:
         raise ValueError(f"unknown service {need!r}; one of {', '.join(SERVICE_NEEDS)}")
     d = _Doctor(inventory, env, need, io or sysfsio.current())
-    first = d.devices()
-    checks = [first]
-    if first.status is Status.FAIL:
-        skipped = [
-            ("device-state", "devices bound and up"),
-            ("firmware", "firmware files"),
-            ("services", "services enabled"),
-            ("vfs-enabled", "SR-IOV VFs enabled"),
-            ("vf-driver", "VFs bound to vfio-pci"),
-            ("vfio-access", "/dev/vfio open to this user"),
-            ("memlock", "locked-memory limit"),
-        ]
-        checks += [Check(i, t, Status.SKIP, "no QAT device") for i, t in skipped]
-    else:
-        checks += [d.state(), d.firmware(), d.services(), d.vfs_enabled(), d.vf_driver()]
-        checks += [d.vfio_access(), d.memlock()]
-    checks += [d.hugepages(), d.iommu()]
+    checks: list[Check] = []
+    no_device = False
+    for spec in CHECKS:
+        if spec.needs_qat and no_device:
+            found = Finding(Status.SKIP, "no QAT device")
+        else:
+            found = spec.check(d)
+        no_device = no_device or (spec.gates and found.status is Status.FAIL)
+        checks.append(Check(spec.id, spec.title, found.status, found.detail, found.hint))
     return checks

@@ -22,6 +22,15 @@ them (:func:`read_control`). The device model (``fakedev``) plans them
 The control page also carries the split-driver handshake: frontend and backend states as
 XenbusState numbers (each written by one side only), a backend epoch that changes with
 every backend start, and a heartbeat the backend increments while it runs.
+
+Defects. When fakedev's own code fails on a request (a bug of the fake, not a device
+outcome), the backend counts it in ``defect_count``, keeps the last one's text in
+``defect`` and answers the request with :data:`DEFECT_ERROR_CODE`; a host on an emulated
+endpoint reads the record back (:func:`read_defect`) to say where the fake failed.
+
+Compatibility. Fields added in what was reserved space keep layout version 1: a file
+created before they existed holds zeros there, which reads as "nothing recorded", and an
+older reader never looks at them. Moving or resizing a field needs a new version.
 """
 
 from __future__ import annotations
@@ -39,11 +48,14 @@ CONTROL_PAGE_SIZE = 0x1000
 WINDOW_ALIGN = 0x1000  # every window starts on a page, so it can be mmapped on its own
 DEFAULT_DEVMEM_IOVA = 0x10_0000_0000  # above 4 GiB on purpose: UBASE and 64-bit fields matter
 DEVICE_ERROR_LEN = 120
+DEFECT_TEXT_LEN = 248  # the last defect's text, NUL-padded; at most 247 characters kept
 
-# Emulated PCI command register bits (PCI_COMMAND): the frontend sets them in the control
-# page because the backend cannot see the real (ivshmem) function's config space.
-PCI_COMMAND_MEMORY = 0x2
-PCI_COMMAND_MASTER = 0x4
+# The error code (response bytes 4 and 5, signed) of a request fakedev failed on. Firmware
+# codes run from 0 down to -50 (docs/hardware.md#response, qatlib's list being
+# the longest) and an LA response leaves byte 4 reserved, so no device answers with -128
+# in both bytes; the service's status bit is set too, so a host that does not know the
+# code still sees an error rather than a success.
+DEFECT_ERROR_CODE = -128
 
 
 class XenbusState(enum.IntEnum):
@@ -94,12 +106,17 @@ class qathw_emu_control(ctypes.LittleEndianStructure):
         ("backend_epoch", ctypes.c_uint64),  # backend: new value at each start
         ("backend_heartbeat", ctypes.c_uint64),  # backend: increments while running
         ("backend_pid", ctypes.c_uint32),  # backend: pid of the serving process, 0 if none
-        ("pci_command", ctypes.c_uint16),  # frontend: PCI_COMMAND_MEMORY | _MASTER
+        # The frontend mirrors its PCI_COMMAND bits (qathw.pci_regs) here: the backend
+        # cannot see the real (ivshmem) function's config space.
+        ("pci_command", ctypes.c_uint16),
         ("reserved1", ctypes.c_uint16),
         ("device_error_count", ctypes.c_uint32),  # backend: loud device errors so far
         ("reserved2", ctypes.c_uint32),
         ("device_error", ctypes.c_char * DEVICE_ERROR_LEN),  # backend: the last one, text
-        ("reserved3", ctypes.c_uint8 * (CONTROL_PAGE_SIZE - 256)),
+        ("defect_count", ctypes.c_uint32),  # backend: fakedev defects (bugs of the fake) so far
+        ("reserved3", ctypes.c_uint32),
+        ("defect", ctypes.c_char * DEFECT_TEXT_LEN),  # backend: the last one, text (ASCII)
+        ("reserved4", ctypes.c_uint8 * (CONTROL_PAGE_SIZE - 512)),
     ]
 
 
@@ -132,6 +149,20 @@ class ControlInfo:
     backend_state: XenbusState
     backend_epoch: int
     backend_pid: int
+
+
+@dataclass(frozen=True)
+class Defect:
+    """The defect record of a control page.
+
+    Attributes:
+        count: defects the backend has recorded (0: none).
+        text: the last one, ``module:function:line: Type: message``, cleaned by
+            :func:`clean_text` ("" when none).
+    """
+
+    count: int
+    text: str
 
 
 def _round_up(value: int, align: int) -> int:
@@ -189,6 +220,44 @@ def plan_windows(
 def has_magic(buf: bytes | bytearray | memoryview) -> bool:
     """True when ``buf`` begins with an emulated endpoint's magic."""
     return bytes(buf[: len(EMU_MAGIC)]) == EMU_MAGIC
+
+
+def clean_text(raw: bytes | bytearray | memoryview, limit: int) -> str:
+    """Text from a control-page field, safe to print: the other side may be hostile.
+
+    Args:
+        raw: the field's bytes; the text ends at the first NUL, if there is one.
+        limit: the most characters kept.
+
+    Returns:
+        At most ``limit`` characters of printable ASCII; every other byte becomes ``?``.
+    """
+    text = bytes(raw[:limit]).split(b"\0", 1)[0]
+    return "".join(chr(b) if 0x20 <= b < 0x7F else "?" for b in text)
+
+
+_DEFECT_COUNT = qathw_emu_control.defect_count.offset
+_DEFECT_TEXT = qathw_emu_control.defect.offset
+
+
+def read_defect(buf: bytes | bytearray | memoryview) -> Defect:
+    """The defect record of the control page at the start of ``buf``.
+
+    Args:
+        buf: at least the control page's first 512 bytes (a mapping or a copy).
+
+    Returns:
+        The count and the last defect's text, cleaned (:func:`clean_text`).
+
+    Raises:
+        ValueError: ``buf`` is too short to hold the record.
+    """
+    end = _DEFECT_TEXT + DEFECT_TEXT_LEN
+    if len(buf) < end:
+        raise ValueError(f"a control page's defect record needs {end} bytes, got {len(buf)}")
+    count = int.from_bytes(bytes(buf[_DEFECT_COUNT : _DEFECT_COUNT + 4]), "little")
+    text = clean_text(buf[_DEFECT_TEXT:end], DEFECT_TEXT_LEN - 1)
+    return Defect(count=count, text=text)
 
 
 def read_control(

@@ -2,8 +2,8 @@
 
 An :class:`Endpoint` is what the transport needs of a device, wherever it comes from:
 
-* a real VF through VFIO: CSR BAR = region 0, PMISC BAR = region 2, DMA from a VFIO
-  pool (:meth:`Endpoint.from_regions`; the VFIO layer supplies the three);
+* a real VF through VFIO: CSR BAR = region 0, PMISC BAR = region 2, DMA from the pool
+  the access path maps for it (:func:`open_endpoint`);
 * an emulated endpoint (fakedev): one BAR — ``resource2`` of the ivshmem function in a
   (fake or real) sysfs tree, or VFIO region 2 in a guest — holding the whole endpoint
   file. Its control page says where the CSR and PMISC windows are, and its device-memory
@@ -30,6 +30,7 @@ from qathw.errors import DeviceError, MailboxError, RingConfigError
 from qathw.mmio import Mmio
 from qathw.paths import HostRoot
 from qathw.pci_access import PciAccess, open_access
+from qathw.pci_regs import PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PCI_VENDOR_ID
 from qathw.transport import pfvf
 from qathw.transport.bank import Bank
 from qathw.transport.csr import CsrLayout, layout_for
@@ -126,7 +127,7 @@ def map_bar2(source: str | os.PathLike[str]) -> Mmio:
 class Endpoint:
     """A QAT endpoint's registers, DMA memory and identity, ready for ring pairs.
 
-    Build one with :func:`open_emulated`, :meth:`from_emulated_bar` or :meth:`from_regions`.
+    Build one with :func:`open_endpoint`, :func:`open_emulated` or :meth:`from_emulated_bar`.
 
     Attributes:
         name: how errors name the endpoint.
@@ -192,37 +193,6 @@ class Endpoint:
     # --- construction ---------------------------------------------------------------------
 
     @classmethod
-    def from_regions(
-        cls,
-        *,
-        name: str,
-        kind: ids.FunctionKind,
-        csr: Mmio,
-        pmisc: Mmio,
-        dma: DmaPool,
-        mailbox_timeout: float = DEFAULT_TIMEOUT,
-    ) -> Endpoint:
-        """An endpoint whose BARs are mapped separately (a real device through VFIO).
-
-        The caller keeps ownership of the regions and the pool; :meth:`close` closes only
-        what this endpoint made (ring pairs, bank windows).
-
-        Raises:
-            DeviceError: the kind has no known bank count.
-        """
-        if not kind.banks:
-            raise DeviceError(f"{name}: no bank count known for {kind.class_name}")
-        return cls(
-            name=name,
-            kind=kind,
-            csr=csr,
-            pmisc=pmisc,
-            dma=dma,
-            num_banks=kind.banks,
-            mailbox_timeout=mailbox_timeout,
-        )
-
-    @classmethod
     def from_emulated_bar(
         cls,
         bar: Mmio,
@@ -265,7 +235,7 @@ class Endpoint:
             )
             command = control.read32(_PCI_COMMAND & ~3)
             shift = 8 * (_PCI_COMMAND % 4)
-            command |= (emulated.PCI_COMMAND_MEMORY | emulated.PCI_COMMAND_MASTER) << shift
+            command |= (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER) << shift
             control.write32(_PCI_COMMAND & ~3, command)
             control.write32(_FRONTEND_STATE, emulated.XenbusState.INITIALISED)
             return cls(
@@ -418,8 +388,18 @@ class Endpoint:
         if not self._control.read32(_ERROR_COUNT):
             return None
         with self._control.view(_ERROR_TEXT, emulated.DEVICE_ERROR_LEN) as raw:
-            text = bytes(raw).split(b"\0", 1)[0]
-        return text.decode("utf-8", "replace") or None
+            text = emulated.clean_text(raw, emulated.DEVICE_ERROR_LEN)  # guest-writable
+        return text or None
+
+    def fakedev_defect(self) -> emulated.Defect | None:
+        """The defect record of an emulated endpoint's control page; ``None`` elsewhere.
+
+        fakedev records there where its own code failed on a request (a bug of the fake).
+        """
+        if self._control is None or self._control.closed:
+            return None
+        with self._control.view(0, emulated.CONTROL_PAGE_SIZE) as page:
+            return emulated.read_defect(page)
 
     # --- teardown -------------------------------------------------------------------------------
 
@@ -522,16 +502,19 @@ def open_endpoint(
     """
     access = open_access(bdf, root=host)
     try:
-        vendor_device = access.config_read(0, 4)
+        vendor_device = access.config_read(PCI_VENDOR_ID, 4)
         vendor, device = vendor_device & 0xFFFF, vendor_device >> 16
         if (vendor, device) == (ids.IVSHMEM_VENDOR_ID, ids.IVSHMEM_DEVICE_ID):
             access.enable_memory()
             bar = access.map_bar(2)
+            # Where the kernel delivers the function's own interrupts (VFIO, in a guest),
+            # those are all there is, and ivshmem-plain has none. Otherwise the BAR is the
+            # backend's file on this host, and the backend hands out the interrupts.
             endpoint = Endpoint.from_emulated_bar(
                 bar,
                 name=access.bdf,
                 mailbox_timeout=mailbox_timeout,
-                host_interrupts=not _is_vfio(access),
+                host_interrupts=not access.delivers_interrupts,
             )
             endpoint._owned.append(access)
             return endpoint
@@ -551,23 +534,23 @@ def open_endpoint(
 def _open_real(
     access: PciAccess, kind: ids.FunctionKind, dma_capacity: int, mailbox_timeout: float
 ) -> Endpoint:
-    from qathw.vfio import MSI_IRQ, VfioDevice  # the VFIO layer only matters on this path
-    from qathw.vfio_dma import VfioDmaPool
-
-    if not isinstance(access, VfioDevice):
+    pool = access.dma_pool(dma_capacity)
+    if pool is None:
         raise DeviceError(
             f"{access.bdf} is a {kind.class_name}, reached here through sysfs: its DMA "
             "memory must be mapped by an IOMMU, which needs VFIO",
             hint=f"bind it to vfio-pci: 'qathw bind {access.bdf} vfio-pci'",
         )
-    if not kind.banks:
-        raise DeviceError(f"{access.bdf}: no bank count known for {kind.class_name}")
-    access.enable_memory()
-    csr = access.map_bar(0)
-    pmisc = access.map_bar(2)
-    access.enable_bus_master()
-    pool = VfioDmaPool(access.container, dma_capacity)
-    device = access
+    try:
+        if not kind.banks:
+            raise DeviceError(f"{access.bdf}: no bank count known for {kind.class_name}")
+        access.enable_memory()
+        csr = access.map_bar(0)
+        pmisc = access.map_bar(2)
+        access.enable_bus_master()
+    except BaseException:
+        pool.close()
+        raise
     return Endpoint(
         name=access.bdf,
         kind=kind,
@@ -577,11 +560,5 @@ def _open_real(
         num_banks=kind.banks,
         owned=[csr, pmisc, access],
         mailbox_timeout=mailbox_timeout,
-        interrupts=VfioInterrupts(lambda: device.enable_irqs(MSI_IRQ, 1)[0]),
+        interrupts=VfioInterrupts(access.msi_eventfd),
     )
-
-
-def _is_vfio(access: PciAccess) -> bool:
-    from qathw.vfio import VfioDevice
-
-    return isinstance(access, VfioDevice)

@@ -177,6 +177,24 @@ class DeviceFatalError(TransportError):
     """The device reported a fatal error and stopped."""
 
 
+class FakedevDefectError(TransportError):
+    """The emulated device's own code (fakedev) failed on a request: a bug of the fake.
+
+    Not a device status and not a verdict on the request, which may well be valid. Raised
+    on emulated endpoints only; the backend logged the traceback on its stderr.
+
+    Attributes:
+        defect: the backend's record of the last defect, ``module:function:line: Type:
+            message`` (cleaned text from the control page; "" if none was recorded).
+        count: defects the backend had recorded when this was raised.
+    """
+
+    def __init__(self, what: str, *, defect: str, count: int, hint: str | None = None) -> None:
+        super().__init__(what, hint=hint)
+        self.defect = defect
+        self.count = count
+
+
 # --- requests ---------------------------------------------------------------------------
 
 
@@ -240,6 +258,7 @@ __all__ = [
     "DeviceStateError",
     "DmaError",
     "DmaPoolExhaustedError",
+    "FakedevDefectError",
     "MailboxError",
     "MemlockLimitError",
     "MmioError",

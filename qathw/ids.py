@@ -1,19 +1,28 @@
-"""QAT PCI identities and per-family shape, for every generation.
+"""QAT PCI identities, per-family shape and per-generation traits.
 
-One table (:data:`FAMILIES`) holds what identifies a QAT function and how large it is:
-PCI ids, kernel class names (used in debugfs directories, ``adf_ctl status`` and config
-file names), in-tree driver names, banks per PF and VF, rings per bank. Everything else
-asks this table; nothing tests ``if generation == 4`` on its own.
+Two tables hold what differs between QAT devices; everything else asks them, and nothing
+tests ``if generation == 4`` on its own:
 
-Sources: ../shared/reference/qat-host-stack.md §1.1-1.2 (kernel ``adf_accel_devices.h``,
-``qat_*/adf_*_hw_data.h``, qatlib ``qat_init.sh.in``), qat-wire-format.md §1.1 and
-qat-config-semantics.md §6.1. ``None`` marks a number the references do not establish.
+* :data:`FAMILIES` — what identifies a QAT function and how large it is: PCI ids, kernel
+  class names (used in debugfs directories, ``adf_ctl status`` and config file names),
+  in-tree driver names, banks per PF and VF, rings per bank;
+* :data:`GENERATIONS` — what a whole generation does or lacks, whatever the family: how
+  it is printed, how its drivers read a configuration file, which sysfs and debugfs
+  controls its in-tree driver offers (:class:`GenerationTraits`). A family reaches its row
+  as ``family.traits``, a generation as ``generation.traits``.
+
+Sources: docs/hardware.md#device-ids (kernel ``adf_accel_devices.h``,
+``qat_*/adf_*_hw_data.h``, qatlib ``qat_init.sh.in``), docs/hardware.md#ring-csrs,
+docs/hardware.md#ring-capacity, #sysfs-abi, #debugfs and #config-files. ``None`` marks a
+number the sources do not establish.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 INTEL_VENDOR_ID = 0x8086
 
@@ -31,8 +40,158 @@ class Generation(enum.IntEnum):
     GEN4 = 4  # QAT 2.0: 4xxx, 401xx, 402xx, 420xx
     GEN6 = 6  # 6xxx
 
+    @property
+    def traits(self) -> GenerationTraits:
+        """This generation's row of :data:`GENERATIONS`."""
+        return GENERATIONS[self]
 
-@dataclass(frozen=True)
+
+class ServicesGrammar(enum.Enum):
+    """How a generation's out-of-tree driver reads ``ServicesEnabled``.
+
+    The key of the value tables in :mod:`qathw.config.values`; the tables are those of
+    docs/hardware.md#ring-capacity.
+    """
+
+    #: gen1 (qatmux samples): per-accelerator tokens such as ``cy0;cy1``; no source read.
+    ACCELERATOR_TOKENS = "accelerator-tokens"
+    #: gen2: OOT 1.7's ``adf_cfg_svcs`` table, narrowed by QAT.L.4.2x's ``ServicesProfile``.
+    ADF_CFG_SVCS = "adf_cfg_svcs"
+    #: c4xxx: the generic token path (``cy``, ``dc``, ``asym``, ``sym``; some pairs refused).
+    SERVICE_TOKENS = "service-tokens"
+    #: gen4: OOT QAT20's ``adf_4xxx_svcs`` table (no ``cy``, at most two services).
+    ADF_4XXX_SVCS = "adf_4xxx_svcs"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationTraits:
+    """What one generation does, whatever the family: one row of :data:`GENERATIONS`.
+
+    Attributes:
+        generation: the row's key.
+        label: how the generation is printed (``gen2``, ``gen3``).
+        config_infix: between class name and ``_dev<N>.conf`` in a file name (gen1 ``_qa``).
+        services_grammar: how the out-of-tree driver reads ``ServicesEnabled``.
+        kernel_qat_section: ``[KERNEL_QAT]`` holds kernel instances (OOT 1.7, 4.24) rather than
+            being an ordinary user section.
+        siov: Scalable IOV: ``[SIOV] NumberAdis`` reserves banks for ADIs.
+        inline_ipsec: inline IPsec: the driver reads ``[INLINE]``.
+        qat20_driver: configured by the QAT20 driver: its ring allocator (polled user
+            instances from bank 0, exact core match), ``[INLINE]`` a no-op section.
+        wireless_section: ``[WIRELESS]`` is a special, instance-less section.
+        accel_units: a PF's ``[GENERAL]`` splits its accel units between services
+            (``NumCyAccelUnits``, ``NumDcAccelUnits``, ``NumInlineAccelUnits``).
+        capability_keys: QAT1.7.L reads ``PkeServiceDisabled``, ``StorageEnabled`` and
+            ``RateLimitingEnabled`` on a PF as removing a capability.
+        deprecated_keys: QAT.L.4.2x drives it and ignores those keys and ``KptEnabled``
+            ("Parameter '<k>' has been deprecated").
+        rate_limiting: QAT.L.4.2x still reads ``RateLimitingEnabled`` here.
+        heartbeat_ms: default heartbeat period (debugfs ``heartbeat/config``; fixed on
+            gen4); ``None``: no heartbeat, so no ``HeartbeatTimer`` minimum either.
+        sysfs_control: a PF has ``qat/state`` and ``qat/cfg_services`` (Linux 6.0+): it is
+            brought up and down, and its services set, through sysfs. Without them a PF
+            starts when its driver binds.
+        cfg_services_max: services ``cfg_services`` takes at once under the 2025 token
+            parser; ``None`` without ``cfg_services``.
+        decomp_service: ``decomp`` is a service of its own in ``cfg_services``.
+        telemetry: the PF has debugfs telemetry (Linux 6.8+).
+        vfio_vfs: qatlib (and qathw) drive its VFs from user space through vfio-pci.
+        ring_service_map: a VF learns each bank's service from the PF's ring-to-service
+            map; without one, the services share the rings of a bank.
+        pci_revision: the PCI revision fakedev gives a PF when a topology names none.
+        vf_offset: ``sriov_offset``, routing ids from a PF to its first VF: gen4 VFs from
+            function 1, gen2 from device 1, as ``lspci`` listings show (C3xxx VF 7 at
+            01:01.7; docs/hardware.md#device-ids).
+    """
+
+    generation: Generation
+    label: str
+    # configuration files (out-of-tree drivers, adf_ctl; docs/hardware.md#config-files)
+    config_infix: str
+    services_grammar: ServicesGrammar
+    kernel_qat_section: bool
+    siov: bool
+    inline_ipsec: bool
+    qat20_driver: bool
+    wireless_section: bool
+    accel_units: bool
+    capability_keys: bool
+    deprecated_keys: bool
+    rate_limiting: bool
+    heartbeat_ms: int | None
+    # the in-tree driver's sysfs and debugfs
+    sysfs_control: bool
+    cfg_services_max: int | None
+    decomp_service: bool
+    telemetry: bool
+    # user space and PCI
+    vfio_vfs: bool
+    ring_service_map: bool
+    pci_revision: int
+    vf_offset: int
+
+
+# fmt: off
+# Every row names every trait (there are no defaults): a new generation cannot inherit a
+# trait by accident.
+_ROWS = (
+    GenerationTraits(
+        generation=Generation.GEN1, label="gen1",
+        config_infix="_qa", services_grammar=ServicesGrammar.ACCELERATOR_TOKENS,
+        kernel_qat_section=False, siov=False, inline_ipsec=False, qat20_driver=False,
+        wireless_section=True, accel_units=False, capability_keys=False,
+        deprecated_keys=False, rate_limiting=False, heartbeat_ms=None,
+        sysfs_control=False, cfg_services_max=None, decomp_service=False, telemetry=False,
+        vfio_vfs=False, ring_service_map=False, pci_revision=0x04, vf_offset=8,
+    ),
+    GenerationTraits(
+        generation=Generation.GEN2, label="gen2",
+        config_infix="", services_grammar=ServicesGrammar.ADF_CFG_SVCS,
+        kernel_qat_section=True, siov=False, inline_ipsec=False, qat20_driver=False,
+        wireless_section=False, accel_units=False, capability_keys=True,
+        deprecated_keys=True, rate_limiting=False, heartbeat_ms=500,
+        sysfs_control=False, cfg_services_max=None, decomp_service=False, telemetry=False,
+        vfio_vfs=False, ring_service_map=False, pci_revision=0x04, vf_offset=8,
+    ),
+    GenerationTraits(
+        generation=Generation.GEN3, label="gen3",
+        config_infix="", services_grammar=ServicesGrammar.SERVICE_TOKENS,
+        kernel_qat_section=True, siov=False, inline_ipsec=True, qat20_driver=False,
+        wireless_section=False, accel_units=True, capability_keys=False,
+        deprecated_keys=True, rate_limiting=True, heartbeat_ms=500,
+        sysfs_control=False, cfg_services_max=None, decomp_service=False, telemetry=False,
+        vfio_vfs=False, ring_service_map=False, pci_revision=0x04, vf_offset=8,
+    ),
+    GenerationTraits(
+        generation=Generation.GEN4, label="gen4",
+        config_infix="", services_grammar=ServicesGrammar.ADF_4XXX_SVCS,
+        kernel_qat_section=False, siov=True, inline_ipsec=False, qat20_driver=True,
+        wireless_section=False, accel_units=False, capability_keys=False,
+        deprecated_keys=False, rate_limiting=False, heartbeat_ms=200,
+        sysfs_control=True, cfg_services_max=2, decomp_service=False, telemetry=True,
+        vfio_vfs=True, ring_service_map=True, pci_revision=0x40, vf_offset=1,
+    ),
+    # 6xxx is configured like gen4 (services, sections, allocator); its cfg_services
+    # takes up to three services, decomp among them.
+    GenerationTraits(
+        generation=Generation.GEN6, label="gen6",
+        config_infix="", services_grammar=ServicesGrammar.ADF_4XXX_SVCS,
+        kernel_qat_section=False, siov=True, inline_ipsec=False, qat20_driver=True,
+        wireless_section=False, accel_units=False, capability_keys=False,
+        deprecated_keys=False, rate_limiting=False, heartbeat_ms=200,
+        sysfs_control=True, cfg_services_max=3, decomp_service=True, telemetry=True,
+        vfio_vfs=True, ring_service_map=True, pci_revision=0x40, vf_offset=1,
+    ),
+)
+# fmt: on
+
+#: Every generation's traits, keyed by generation.
+GENERATIONS: Mapping[Generation, GenerationTraits] = MappingProxyType(
+    {t.generation: t for t in _ROWS}
+)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Family:
     """One QAT device family (a PF id and its VF id).
 
@@ -57,15 +216,15 @@ class Family:
     generation: Generation
     pf_id: int
     vf_id: int
-    pf_driver: str | None
-    vf_driver: str | None
-    in_tree: bool
-    pf_banks: int | None
-    vf_banks: int | None
-    rings_per_bank: int | None
-    max_vfs: int | None
-    accel: int | None
-    engines: int | None
+    pf_driver: str | None = None
+    vf_driver: str | None = None
+    in_tree: bool = False
+    pf_banks: int | None = None
+    vf_banks: int | None = None
+    rings_per_bank: int | None = None
+    max_vfs: int | None = None
+    accel: int | None = None
+    engines: int | None = None
     firmware: tuple[str, ...] = ()
     vfio_denylisted: bool = False
 
@@ -74,36 +233,64 @@ class Family:
         """Class name of the VF (``4xxxvf``, ``c6xxvf``)."""
         return f"{self.name}vf"
 
+    @property
+    def traits(self) -> GenerationTraits:
+        """What the family's generation does (its row of :data:`GENERATIONS`)."""
+        return GENERATIONS[self.generation]
+
 
 # fmt: off
 FAMILIES: tuple[Family, ...] = (
-    Family("dh89xxcc", "DH89xxCC", Generation.GEN1, 0x0434, 0x0442, None, None, False,
-           None, None, None, None, None, None),
-    Family("c2xxx", "C2xxx", Generation.GEN1, 0x1F18, 0x1F19, None, None, False,
-           None, None, None, None, None, None),
-    Family("dh895xcc", "DH895xCC", Generation.GEN2, 0x0435, 0x0443, "dh895xcc", "dh895xccvf",
-           True, 32, 1, 16, 32, 6, 12, ("qat_895xcc.bin", "qat_895xcc_mmp.bin"), True),
-    Family("c6xx", "C62x", Generation.GEN2, 0x37C8, 0x37C9, "c6xx", "c6xxvf",
-           True, 16, 1, 16, 16, 5, 10, ("qat_c62x.bin", "qat_c62x_mmp.bin"), True),
-    Family("c3xxx", "C3xxx", Generation.GEN2, 0x19E2, 0x19E3, "c3xxx", "c3xxxvf",
-           True, 16, 1, 16, 16, 3, 6, ("qat_c3xxx.bin", "qat_c3xxx_mmp.bin"), True),
-    Family("d15xx", "D15xx", Generation.GEN2, 0x6F54, 0x6F55, "d15xx", "d15xxvf",
-           False, 16, 1, 16, 16, None, None),
-    Family("200xx", "200xx", Generation.GEN2, 0x18EE, 0x18EF, "200xx", "200xxvf",
-           False, 16, 1, 16, 16, None, None),
-    Family("c4xxx", "C4xxx", Generation.GEN3, 0x18A0, 0x18A1, "c4xxx", "c4xxxvf",
-           False, 128, 1, 8, None, None, None),
-    Family("4xxx", "4xxx", Generation.GEN4, 0x4940, 0x4941, "4xxx", "vfio-pci",
-           True, 64, 4, 2, 16, 1, 9, ("qat_4xxx.bin", "qat_4xxx_mmp.bin")),
-    Family("4xxx", "401xx", Generation.GEN4, 0x4942, 0x4943, "4xxx", "vfio-pci",
-           True, 64, 4, 2, 16, 1, 9, ("qat_4xxx.bin", "qat_4xxx_mmp.bin")),
-    Family("4xxx", "402xx", Generation.GEN4, 0x4944, 0x4945, "4xxx", "vfio-pci",
-           True, 64, 4, 2, 16, 1, 9, ("qat_402xx.bin", "qat_402xx_mmp.bin")),
+    # gen1: out-of-tree (qatmux) only; shape not modelled.
+    Family(name="dh89xxcc", product="DH89xxCC", generation=Generation.GEN1,
+           pf_id=0x0434, vf_id=0x0442),
+    Family(name="c2xxx", product="C2xxx", generation=Generation.GEN1,
+           pf_id=0x1F18, vf_id=0x1F19),
+    Family(name="dh895xcc", product="DH895xCC", generation=Generation.GEN2,
+           pf_id=0x0435, vf_id=0x0443, pf_driver="dh895xcc", vf_driver="dh895xccvf",
+           in_tree=True, pf_banks=32, vf_banks=1, rings_per_bank=16, max_vfs=32,
+           accel=6, engines=12, firmware=("qat_895xcc.bin", "qat_895xcc_mmp.bin"),
+           vfio_denylisted=True),
+    Family(name="c6xx", product="C62x", generation=Generation.GEN2,
+           pf_id=0x37C8, vf_id=0x37C9, pf_driver="c6xx", vf_driver="c6xxvf",
+           in_tree=True, pf_banks=16, vf_banks=1, rings_per_bank=16, max_vfs=16,
+           accel=5, engines=10, firmware=("qat_c62x.bin", "qat_c62x_mmp.bin"),
+           vfio_denylisted=True),
+    Family(name="c3xxx", product="C3xxx", generation=Generation.GEN2,
+           pf_id=0x19E2, vf_id=0x19E3, pf_driver="c3xxx", vf_driver="c3xxxvf",
+           in_tree=True, pf_banks=16, vf_banks=1, rings_per_bank=16, max_vfs=16,
+           accel=3, engines=6, firmware=("qat_c3xxx.bin", "qat_c3xxx_mmp.bin"),
+           vfio_denylisted=True),
+    Family(name="d15xx", product="D15xx", generation=Generation.GEN2,
+           pf_id=0x6F54, vf_id=0x6F55, pf_driver="d15xx", vf_driver="d15xxvf",
+           in_tree=False, pf_banks=16, vf_banks=1, rings_per_bank=16, max_vfs=16),
+    Family(name="200xx", product="200xx", generation=Generation.GEN2,
+           pf_id=0x18EE, vf_id=0x18EF, pf_driver="200xx", vf_driver="200xxvf",
+           in_tree=False, pf_banks=16, vf_banks=1, rings_per_bank=16, max_vfs=16),
+    Family(name="c4xxx", product="C4xxx", generation=Generation.GEN3,
+           pf_id=0x18A0, vf_id=0x18A1, pf_driver="c4xxx", vf_driver="c4xxxvf",
+           in_tree=False, pf_banks=128, vf_banks=1, rings_per_bank=8),
+    Family(name="4xxx", product="4xxx", generation=Generation.GEN4,
+           pf_id=0x4940, vf_id=0x4941, pf_driver="4xxx", vf_driver="vfio-pci",
+           in_tree=True, pf_banks=64, vf_banks=4, rings_per_bank=2, max_vfs=16,
+           accel=1, engines=9, firmware=("qat_4xxx.bin", "qat_4xxx_mmp.bin")),
+    Family(name="4xxx", product="401xx", generation=Generation.GEN4,
+           pf_id=0x4942, vf_id=0x4943, pf_driver="4xxx", vf_driver="vfio-pci",
+           in_tree=True, pf_banks=64, vf_banks=4, rings_per_bank=2, max_vfs=16,
+           accel=1, engines=9, firmware=("qat_4xxx.bin", "qat_4xxx_mmp.bin")),
+    Family(name="4xxx", product="402xx", generation=Generation.GEN4,
+           pf_id=0x4944, vf_id=0x4945, pf_driver="4xxx", vf_driver="vfio-pci",
+           in_tree=True, pf_banks=64, vf_banks=4, rings_per_bank=2, max_vfs=16,
+           accel=1, engines=9, firmware=("qat_402xx.bin", "qat_402xx_mmp.bin")),
     # 420xx: one accelerator, 17 engines (kernel adf_420xx_hw_data.h, ADF_GEN4_MAX_ACCELERATORS).
-    Family("420xx", "420xx", Generation.GEN4, 0x4946, 0x4947, "420xx", "vfio-pci",
-           True, 64, 4, 2, 16, 1, 17, ("qat_420xx.bin", "qat_420xx_mmp.bin")),
-    Family("6xxx", "6xxx", Generation.GEN6, 0x4948, 0x4949, "6xxx", "vfio-pci",
-           True, 64, 4, 2, 16, None, None, ("qat_6xxx.bin", "qat_6xxx_mmp.bin")),
+    Family(name="420xx", product="420xx", generation=Generation.GEN4,
+           pf_id=0x4946, vf_id=0x4947, pf_driver="420xx", vf_driver="vfio-pci",
+           in_tree=True, pf_banks=64, vf_banks=4, rings_per_bank=2, max_vfs=16,
+           accel=1, engines=17, firmware=("qat_420xx.bin", "qat_420xx_mmp.bin")),
+    Family(name="6xxx", product="6xxx", generation=Generation.GEN6,
+           pf_id=0x4948, vf_id=0x4949, pf_driver="6xxx", vf_driver="vfio-pci",
+           in_tree=True, pf_banks=64, vf_banks=4, rings_per_bank=2, max_vfs=16,
+           firmware=("qat_6xxx.bin", "qat_6xxx_mmp.bin")),
 )
 # fmt: on
 

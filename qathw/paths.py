@@ -8,7 +8,9 @@ same code. The tree below the prefix mirrors the real one: ``<prefix>/sys``,
 ``/proc`` is not redirected: processes are always real.
 
 Environment:
-    QATHW_SYSFS_ROOT: the directory that plays ``/sys`` (its parent is the prefix).
+    QATHW_SYSFS_ROOT: the top of a fake tree (a directory holding ``sys/``, as
+        ``python -m fakedev.sysfs DIR`` builds it), or the directory that plays ``/sys``
+        itself (its parent is the prefix); :meth:`HostRoot.from_dir` tells them apart.
     QATHW_CONFIG_DIR: where ``<type>_dev<N>.conf`` files are read (default ``/etc``).
     QATHW_RUNTIME_DIR: where section locks live (default ``<prefix>/run/qathw``).
 """
@@ -47,10 +49,29 @@ class HostRoot:
         return cls(Path(sysfs_root).absolute().parent)
 
     @classmethod
+    def from_dir(cls, directory: str | os.PathLike[str]) -> HostRoot:
+        """The root a directory names: the top of a tree, or the ``sys`` of one.
+
+        A directory holding ``sys/`` is the prefix itself (``/``, or the DIR of
+        ``python -m fakedev.sysfs DIR``); any other is taken as the ``/sys`` of the root
+        (real sysfs has no ``sys`` inside it).
+
+        Args:
+            directory: e.g. ``/tmp/t`` or ``/tmp/t/sys``.
+
+        Returns:
+            The host root.
+        """
+        path = Path(directory).absolute()
+        if (path / "sys").is_dir():
+            return cls(path)
+        return cls.from_sysfs_root(path)
+
+    @classmethod
     def from_env(cls) -> HostRoot:
-        """The root named by ``$QATHW_SYSFS_ROOT``, or the real one."""
+        """The root named by ``$QATHW_SYSFS_ROOT`` (see :meth:`from_dir`), or the real one."""
         env = os.environ.get(ENV_SYSFS_ROOT)
-        return cls.from_sysfs_root(env) if env else cls()
+        return cls.from_dir(env) if env else cls()
 
     @property
     def is_real(self) -> bool:

@@ -10,14 +10,16 @@ An attribute this user may not read is not an error: the field is ``None`` and
 ``<access denied>``. A function that disappears while it is being read (hot-unplug,
 SR-IOV disabled) raises :class:`~qathw.errors.DeviceNotFoundError`.
 
+The PCI numbers, and :class:`~qathw.pci_regs.PciAddress` (the one parser of PCI
+addresses), are in :mod:`qathw.pci_regs`.
+
 Sources: Linux ``Documentation/ABI/testing/sysfs-bus-pci``, ``sysfs-driver-qat``
-(../shared/reference/qat-host-stack.md §1.3, §2.1, §2.3).
+(docs/hardware.md#device-ids, #sysfs-abi).
 """
 
 from __future__ import annotations
 
 import errno
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,75 +28,27 @@ from types import MappingProxyType
 from qathw import ids, sysfsio
 from qathw.errors import DeviceError, DeviceNotFoundError
 from qathw.paths import HostRoot
+from qathw.pci_regs import (
+    CAP_NAMES,
+    EXT_CAP_NAMES,
+    IORESOURCE_IO,
+    IORESOURCE_MEM_64,
+    IORESOURCE_PREFETCH,
+    PCI_CAP_LIST_ID,
+    PCI_CAP_LIST_NEXT,
+    PCI_CAPABILITY_LIST,
+    PCI_CFG_SPACE_SIZE,
+    PCI_COMMAND,
+    PCI_IOV_RESOURCE_END,
+    PCI_IOV_RESOURCES,
+    PCI_ROM_RESOURCE,
+    PCI_STATUS,
+    PCI_STATUS_CAP_LIST,
+    PciAddress,
+)
 from qathw.sysfsio import SysfsIO
 
 ACCESS_DENIED = "access denied"
-
-# IORESOURCE_* flags of the `resource` file (include/linux/ioport.h).
-IORESOURCE_IO = 0x0000_0100
-IORESOURCE_MEM = 0x0000_0200
-IORESOURCE_PREFETCH = 0x0000_2000
-IORESOURCE_MEM_64 = 0x0010_0000
-
-# `resource` lines: 0-5 BARs, 6 expansion ROM, 7-12 the SR-IOV VF BARs (PCI_IOV_RESOURCES).
-_ROM_INDEX = 6
-_IOV_FIRST, _IOV_LAST = 7, 12
-
-_BDF_RE = re.compile(
-    r"^(?:(?P<domain>[0-9a-fA-F]{1,4}):)?(?P<bus>[0-9a-fA-F]{1,2}):"
-    r"(?P<dev>[0-9a-fA-F]{1,2})\.(?P<fn>[0-7])$"
-)
-
-
-@dataclass(frozen=True, order=True)
-class PciAddress:
-    """A PCI function address (domain, bus, device, function); prints as ``0000:6b:00.0``."""
-
-    domain: int
-    bus: int
-    device: int
-    function: int
-
-    def __post_init__(self) -> None:
-        if not (
-            0 <= self.domain <= 0xFFFF
-            and 0 <= self.bus <= 0xFF
-            and 0 <= self.device <= 0x1F
-            and 0 <= self.function <= 7
-        ):
-            raise ValueError(
-                f"PCI address out of range: domain {self.domain:#x}, bus {self.bus:#x}, "
-                f"device {self.device:#x}, function {self.function}"
-            )
-
-    @classmethod
-    def parse(cls, text: str) -> PciAddress:
-        """Parse ``dddd:bb:dd.f`` or ``bb:dd.f`` (domain 0), as ``lspci -s`` accepts.
-
-        Args:
-            text: the address.
-
-        Returns:
-            The address.
-
-        Raises:
-            ValueError: not a PCI address (the message gives the expected form).
-        """
-        m = _BDF_RE.match(text.strip())
-        if m is None or int(m["dev"], 16) > 0x1F:
-            raise ValueError(
-                f"'{text}' is not a PCI address; expected dddd:bb:dd.f (device 00-1f, "
-                "function 0-7), e.g. 0000:6b:00.0"
-            )
-        return cls(int(m["domain"] or "0", 16), int(m["bus"], 16), int(m["dev"], 16), int(m["fn"]))
-
-    @property
-    def devfn(self) -> int:
-        """Device and function as one byte (``device << 3 | function``)."""
-        return self.device << 3 | self.function
-
-    def __str__(self) -> str:
-        return f"{self.domain:04x}:{self.bus:02x}:{self.device:02x}.{self.function:x}"
 
 
 @dataclass(frozen=True)
@@ -115,12 +69,12 @@ class Bar:
     @property
     def name(self) -> str:
         """``BAR0``, ``ROM``, ``VF BAR0`` ..."""
-        if self.index < _ROM_INDEX:
+        if self.index < PCI_ROM_RESOURCE:
             return f"BAR{self.index}"
-        if self.index == _ROM_INDEX:
+        if self.index == PCI_ROM_RESOURCE:
             return "ROM"
-        if _IOV_FIRST <= self.index <= _IOV_LAST:
-            return f"VF BAR{self.index - _IOV_FIRST}"
+        if PCI_IOV_RESOURCES <= self.index <= PCI_IOV_RESOURCE_END:
+            return f"VF BAR{self.index - PCI_IOV_RESOURCES}"
         return f"resource{self.index}"
 
     @property
@@ -281,7 +235,7 @@ class AttrReader:
         data = self.raw(rel, name or rel)
         if data is None:
             return None
-        # heartbeat/status ends with a NUL after the newline (reference §2.5).
+        # heartbeat/status ends with a NUL after the newline (docs/hardware.md#debugfs).
         return data.decode("utf-8", "replace").strip("\x00\n\t ")
 
     def integer(self, rel: str, name: str | None = None, *, base: int = 10) -> int | None:
@@ -473,34 +427,6 @@ def _read_rest(
 
 # --- config space: just enough for `show` ---------------------------------------------
 
-PCI_COMMAND = 0x04
-PCI_STATUS = 0x06
-PCI_CAPABILITY_LIST = 0x34
-PCI_STATUS_CAP_LIST = 0x10
-
-_CAP_NAMES = {
-    0x01: "Power Management",
-    0x05: "MSI",
-    0x09: "Vendor Specific",
-    0x10: "Express",
-    0x11: "MSI-X",
-}
-_EXT_CAP_NAMES = {
-    0x0001: "Advanced Error Reporting",
-    0x000B: "Vendor Specific",
-    0x000D: "Access Control Services",
-    0x000E: "Alternative Routing-ID Interpretation",
-    0x000F: "Address Translation Service",
-    0x0010: "Single Root I/O Virtualization",
-    0x0013: "Page Request Interface",
-    0x0017: "TLP Processing Hints",
-    0x0018: "Latency Tolerance Reporting",
-    0x0019: "Secondary PCI Express",
-    0x001B: "Process Address Space ID",
-    0x001E: "L1 PM Substates",
-    0x0023: "Designated Vendor-Specific",
-}
-
 
 @dataclass(frozen=True)
 class Capability:
@@ -512,7 +438,7 @@ class Capability:
 
     @property
     def name(self) -> str:
-        table = _EXT_CAP_NAMES if self.extended else _CAP_NAMES
+        table = EXT_CAP_NAMES if self.extended else CAP_NAMES
         return table.get(self.cap_id, f"capability {self.cap_id:#x}")
 
 
@@ -534,11 +460,11 @@ def capabilities(config: bytes) -> tuple[Capability, ...]:
         status = int.from_bytes(config[PCI_STATUS : PCI_STATUS + 2], "little")
         ptr = config[PCI_CAPABILITY_LIST] & 0xFC if status & PCI_STATUS_CAP_LIST else 0
         seen: set[int] = set()
-        while ptr and ptr + 1 < len(config) and ptr not in seen:
+        while ptr and ptr + PCI_CAP_LIST_NEXT < len(config) and ptr not in seen:
             seen.add(ptr)
-            caps.append(Capability(ptr, config[ptr], False))
-            ptr = config[ptr + 1] & 0xFC
-    ptr = 0x100
+            caps.append(Capability(ptr, config[ptr + PCI_CAP_LIST_ID], False))
+            ptr = config[ptr + PCI_CAP_LIST_NEXT] & 0xFC
+    ptr = PCI_CFG_SPACE_SIZE
     seen = set()
     while ptr and ptr + 4 <= len(config) and ptr not in seen:
         seen.add(ptr)

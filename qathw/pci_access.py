@@ -4,7 +4,8 @@
 isolation, DMA mapping, interrupts; :class:`~qathw.vfio.VfioDevice`), otherwise **sysfs**
 (``resourceN`` mmap and the ``config`` file; root only, no DMA isolation and no
 interrupts — enough for an emulated endpoint, whose device memory lives in its own BAR).
-Both give the same :class:`PciAccess` surface, so the code above never asks which.
+Both give the same :class:`PciAccess` surface, so the code above never asks which: what
+differs between the paths (interrupts, DMA memory) is something the surface says.
 """
 
 from __future__ import annotations
@@ -14,18 +15,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
-from qathw.errors import DeviceAccessError, DeviceNotFoundError
+from qathw.dma import DmaPool
+from qathw.errors import DeviceAccessError, DeviceError, DeviceNotFoundError
 from qathw.mmio import Mmio
 from qathw.paths import HostRoot
-from qathw.vfio import (
-    PCI_COMMAND,
-    PCI_COMMAND_MASTER,
-    PCI_COMMAND_MEMORY,
-    VFIO_PCI_DRIVER,
-    driver_of,
-    normalize_bdf,
-    open_device,
-)
+from qathw.pci_regs import PCI_COMMAND, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PciAddress
+from qathw.vfio import VFIO_PCI_DRIVER, driver_of, open_device
 
 VFIO = "vfio"
 SYSFS = "sysfs"
@@ -47,6 +42,31 @@ class PciAccess(Protocol):
     def enable_memory(self) -> None: ...
 
     def enable_bus_master(self) -> None: ...
+
+    @property
+    def delivers_interrupts(self) -> bool:
+        """Whether the kernel delivers the function's own interrupts on this path."""
+        ...
+
+    def msi_eventfd(self) -> int:
+        """The function's MSI vector wired to a new eventfd, owned by the access.
+
+        Raises:
+            DeviceError: this path delivers no interrupts, or the function has no MSI.
+        """
+        ...
+
+    def dma_pool(self, capacity: int) -> DmaPool | None:
+        """Memory the function may DMA to, mapped for it by this path's IOMMU.
+
+        Args:
+            capacity: most bytes the pool may pin.
+
+        Returns:
+            A new pool the caller closes, or ``None`` when this path maps no memory for
+            the device.
+        """
+        ...
 
     def close(self) -> None: ...
 
@@ -80,7 +100,7 @@ def open_access(bdf: str, *, root: HostRoot | None = None) -> PciAccess:
         VfioError: (VFIO path) as :func:`qathw.vfio.open_device` raises.
     """
     root = root or HostRoot.from_env()
-    bdf = normalize_bdf(bdf)
+    bdf = str(PciAddress.parse(bdf))
     if access_path(bdf, root) == VFIO:
         return open_device(bdf, root=root)
     return SysfsAccess(bdf, root=root)
@@ -88,6 +108,8 @@ def open_access(bdf: str, *, root: HostRoot | None = None) -> PciAccess:
 
 class SysfsAccess:
     """A function reached through sysfs: ``resourceN`` for BARs, ``config`` for config space.
+
+    The kernel delivers no interrupts and maps no DMA memory on this path.
 
     Args:
         bdf: the function's PCI address.
@@ -99,7 +121,7 @@ class SysfsAccess:
 
     def __init__(self, bdf: str, *, root: HostRoot | None = None) -> None:
         self._root = root or HostRoot.from_env()
-        self._bdf = normalize_bdf(bdf)
+        self._bdf = str(PciAddress.parse(bdf))
         self.path: Path = self._root.pci_device(self._bdf)
         if not self.path.exists():
             raise DeviceNotFoundError(
@@ -175,6 +197,28 @@ class SysfsAccess:
 
     def enable_bus_master(self) -> None:
         self._set_command(PCI_COMMAND_MASTER)
+
+    @property
+    def delivers_interrupts(self) -> bool:
+        """False: sysfs gives user space no interrupts."""
+        return False
+
+    def msi_eventfd(self) -> int:
+        """Refused: sysfs gives user space no interrupts.
+
+        Raises:
+            DeviceError: always, saying how to get interrupts.
+        """
+        raise DeviceError(
+            f"{self._bdf} is reached through sysfs, which delivers no interrupts",
+            hint=f"bind it to vfio-pci ('qathw bind {self._bdf} vfio-pci'), or use polled "
+            "instances (IsPolled = 1)",
+            path=self.path,
+        )
+
+    def dma_pool(self, capacity: int) -> DmaPool | None:
+        """``None``: sysfs maps no memory into the function's IOMMU space."""
+        return None
 
     def close(self) -> None:
         for window in self._windows:

@@ -30,6 +30,11 @@ Driver quirk not reproduced: QAT1.7.L.4.8 and QAT20.L.1.1.50 hand the very first
 ``S``; QAT.L.4.24 removed that shortcut and skips devices lacking ``S``, which is what
 qathw does (``qathw config check`` warns about files where the two differ, rule R10).
 
+Started devices: the host's accel devices come from discovery (:mod:`qathw.started`,
+under the ``host`` given, else ``$QATHW_SYSFS_ROOT``, else ``/``); :mod:`qathw.config`
+decides which of them are started by their files. When none is, the error says which
+files were found and why each is not used (device down, file named for another device).
+
 Runtime directory: ``$QATHW_RUNTIME_DIR``; else ``<host root>/run/qathw`` where that can be
 created (root); else ``$XDG_RUNTIME_DIR/qathw``; else ``/tmp/qathw-<uid>``. It is created
 with mode 0700; one that is a symlink, not owned by this user, or writable by group or
@@ -56,10 +61,11 @@ from types import TracebackType
 
 from qathw import paths
 from qathw.config import analysis as config_check
-from qathw.config.devices import DeviceRef
+from qathw.config.devices import DeviceRef, UnusedFile
 from qathw.config.diagnostics import Severity
+from qathw.config.document import ConfigDocument
 from qathw.config.expand import InternalSection
-from qathw.config.profiles import DeviceProfile
+from qathw.config.profiles import is_user_section
 from qathw.config.rings import Instance
 from qathw.errors import (
     ConfigError,
@@ -69,6 +75,8 @@ from qathw.errors import (
     SectionsExhaustedError,
     SectionStateError,
 )
+from qathw.paths import HostRoot
+from qathw.started import discover_host_devices
 
 _MUTEX = "assign.lock"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,150}")
@@ -157,12 +165,16 @@ _thread_lock = threading.Lock()
 # --- runtime directory ----------------------------------------------------------------
 
 
-def default_runtime_dir() -> Path:
-    """Where section locks live (without creating it); see the module docstring."""
+def default_runtime_dir(host: HostRoot | None = None) -> Path:
+    """Where section locks live (without creating it); see the module docstring.
+
+    Args:
+        host: the host root whose ``run`` directory is tried; ``$QATHW_SYSFS_ROOT`` or ``/``.
+    """
     env = os.environ.get(paths.ENV_RUNTIME_DIR)
     if env:
         return Path(env)
-    run = paths.HostRoot.from_env().run
+    run = (host if host is not None else HostRoot.from_env()).run
     system = run / "qathw"
     if (system.is_dir() and _usable(system)) or os.access(run, os.W_OK | os.X_OK):
         return system
@@ -361,16 +373,29 @@ def _read_record(fd: int) -> Holder:
 def _defined_user_sections(report: config_check.ConfigReport) -> list[str]:
     names: list[str] = []
     for f in report.files:
-        profile: DeviceProfile | None = f.device.profile
-        skip = set(profile.kernel_sections() + profile.quiet_sections()) if profile else set()
-        skip |= {"GENERAL", "KERNEL", "KERNEL_QAT"}
         for name in f.document.sections:
-            if name not in skip and name not in names:
+            if is_user_section(name, f.device.profile) and name not in names:
                 names.append(name)
     return names
 
 
+def _defines(unused: UnusedFile, name: str) -> bool:
+    try:
+        return name in ConfigDocument.read(unused.path).sections
+    except QatError:
+        return False
+
+
 def _not_found(name: str, report: config_check.ConfigReport, where: Path) -> SectionNotFoundError:
+    # A section in a file that starts no device is the likeliest story: say so first.
+    skipped = next((u for u in report.unused if _defines(u, name)), None)
+    if skipped is not None:
+        return SectionNotFoundError(
+            f"could not find section {name!r} in the files of started devices: "
+            f"{skipped.describe()}",
+            hint=skipped.hint,
+            path=skipped.path,
+        )
     names = _defined_user_sections(report)
     near = next((n for n in names if n.lower() == name.lower()), None)
     near = near or next(iter(difflib.get_close_matches(name, names, n=1, cutoff=0.6)), None)
@@ -383,6 +408,25 @@ def _not_found(name: str, report: config_check.ConfigReport, where: Path) -> Sec
     return SectionNotFoundError(
         f"could not find section {name!r} in any config file in {where}", hint=hint
     )
+
+
+def _no_started_devices(report: config_check.ConfigReport, where: Path) -> SectionNotFoundError:
+    if not report.unused:
+        return SectionNotFoundError(
+            f"no started devices: no <type>_dev<N>.conf file in {where}",
+            hint=f"write one there, or set {paths.ENV_CONFIG_DIR}",
+        )
+    shown = report.unused[:3]
+    more = len(report.unused) - len(shown)
+    what = "; ".join(u.describe() for u in shown) + (f" (and {more} more)" if more else "")
+    return SectionNotFoundError(
+        f"no started devices: {what}", hint=shown[0].hint, path=shown[0].path
+    )
+
+
+def _load(where: Path, host: HostRoot | None) -> config_check.ConfigReport:
+    devices = discover_host_devices(host if host is not None else HostRoot.from_env())
+    return config_check.load(where, devices=devices)
 
 
 def _stop_locked() -> None:
@@ -403,6 +447,7 @@ def user_start(
     *,
     config_dir: str | os.PathLike[str] | None = None,
     runtime_dir: str | os.PathLike[str] | None = None,
+    host: HostRoot | None = None,
 ) -> HeldSection:
     """Give this process the next free internal section of user section ``name``.
 
@@ -410,13 +455,17 @@ def user_start(
         name: the user section, exactly as in the files (case-sensitive), e.g. ``"SSL"``.
         config_dir: where ``<type>_dev<N>.conf`` are; ``$QATHW_CONFIG_DIR`` or ``/etc``.
         runtime_dir: where locks live; see :func:`default_runtime_dir`.
+        host: the host root whose devices are started (``$QATHW_SYSFS_ROOT`` or ``/``);
+            pass the same to :func:`qathw.open_instances`.
 
     Returns:
         The held section (a context manager; ``.stop()`` gives it back).
 
     Raises:
         SectionStateError: this process already holds a section.
-        SectionNotFoundError: no file defines ``name`` (the hint names the closest one).
+        SectionNotFoundError: no device is started (the message says which files were
+            found and why each is not used), or no file of a started device defines
+            ``name`` (the hint names the closest one).
         ConfigError: the configuration has errors (``qathw config check`` shows them).
         SectionsExhaustedError: every internal section is held by a live process.
         SectionError: the runtime directory is unusable.
@@ -441,12 +490,9 @@ def user_start(
                 f"invalid section name {name!r}", hint=f"use 1 to {_MAX_NAME} bytes"
             )
         where = Path(config_dir) if config_dir is not None else paths.config_dir()
-        report = config_check.load(where)
+        report = _load(where, host)
         if not report.files:
-            raise SectionNotFoundError(
-                f"no started devices: no <type>_dev<N>.conf file in {where}",
-                hint=f"write one there, or set {paths.ENV_CONFIG_DIR}",
-            )
+            raise _no_started_devices(report, where)
         if name not in _defined_user_sections(report):
             raise _not_found(name, report, where)
         errors = [d for d in report.all_diagnostics if d.severity is Severity.ERROR]
@@ -464,7 +510,7 @@ def user_start(
                 f"[{name}] has no internal sections: NumProcesses is 0 or missing on every device",
                 hint="set NumProcesses to the number of processes that use it",
             )
-        rdir = Path(runtime_dir) if runtime_dir is not None else default_runtime_dir()
+        rdir = Path(runtime_dir) if runtime_dir is not None else default_runtime_dir(host)
         dir_fd = _open_dir(rdir, create=True)
         assert dir_fd is not None
         try:
@@ -539,18 +585,25 @@ class SectionStatus:
 def list_sections(
     config_dir: str | os.PathLike[str] | None = None,
     runtime_dir: str | os.PathLike[str] | None = None,
+    *,
+    host: HostRoot | None = None,
 ) -> tuple[config_check.ConfigReport, tuple[SectionStatus, ...]]:
     """Every internal section of the started devices, held or free.
 
     Liveness comes from the locks: a section is held when its lock is held.
 
+    Args:
+        config_dir: as for :func:`user_start`.
+        runtime_dir: as for :func:`user_start`.
+        host: as for :func:`user_start`.
+
     Returns:
-        The configuration report (for its diagnostics) and the sections' status, in the
-        order :func:`user_start` hands them out.
+        The configuration report (for its diagnostics and the files that start no
+        device) and the sections' status, in the order :func:`user_start` hands them out.
     """
     where = Path(config_dir) if config_dir is not None else paths.config_dir()
-    report = config_check.load(where)
-    rdir = Path(runtime_dir) if runtime_dir is not None else default_runtime_dir()
+    report = _load(where, host)
+    rdir = Path(runtime_dir) if runtime_dir is not None else default_runtime_dir(host)
     dir_fd = _open_dir(rdir, create=False)
     if dir_fd is None:
         return report, tuple(SectionStatus(s, None) for s in report.expansion.sections)

@@ -10,7 +10,7 @@ to 20; with history, three more 20-column fields: min, max, avg. The first line 
 ``sample_cnt``; ring-pair files add ``rp_num`` and ``service_type``.
 
 Source: Linux ``debugfs-driver-qat_telemetry``, ``adf_tl_debugfs.c``
-(../shared/reference/qat-host-stack.md §2.5).
+(docs/hardware.md#debugfs).
 """
 
 from __future__ import annotations

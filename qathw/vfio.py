@@ -4,7 +4,7 @@ The objects follow the kernel's own three: a :class:`VfioContainer` (``/dev/vfio
 one IOMMU address space), a :class:`VfioGroup` (``/dev/vfio/<group>``, the unit of
 isolation) and a :class:`VfioDevice` (a file descriptor for one function: regions,
 config space, reset, interrupts). :func:`open_device` does the usual sequence for a BDF
-(qatlib's ``vfio_lib.c`` order; ../shared/reference/qat-host-stack.md §3.2) and turns
+(qatlib's ``vfio_lib.c`` order; docs/hardware.md#vfio) and turns
 the kernel's errno into errors a user can act on: a group that is not viable names the
 devices in the way and their drivers; a busy group names the process holding it when
 ``/proc`` tells; a refused open shows the node's owner and mode; a missing IOMMU says
@@ -23,7 +23,6 @@ import grp
 import mmap
 import os
 import pwd
-import re
 import stat
 import threading
 from collections.abc import Iterator
@@ -45,6 +44,15 @@ from qathw.iova import IovaSpace
 from qathw.memlock import memlock_error
 from qathw.mmio import Mmio
 from qathw.paths import HostRoot
+from qathw.pci_regs import (
+    PCI_CLASS_BRIDGE_PCI,
+    PCI_CLASS_BRIDGE_PCI_SEMI,
+    PCI_COMMAND,
+    PCI_COMMAND_MASTER,
+    PCI_COMMAND_MEMORY,
+    PciAddress,
+)
+from qathw.vfio_dma import VfioDmaPool
 
 VFIO_PCI_DRIVER = "vfio-pci"
 # Drivers the kernel accepts in a viable group besides vfio-pci (vfio_driver_allowed).
@@ -58,25 +66,6 @@ CONFIG_REGION = uapi.VFIO_PCI_CONFIG_REGION_INDEX
 INTX_IRQ = uapi.VFIO_PCI_INTX_IRQ_INDEX
 MSI_IRQ = uapi.VFIO_PCI_MSI_IRQ_INDEX
 MSIX_IRQ = uapi.VFIO_PCI_MSIX_IRQ_INDEX
-
-PCI_COMMAND = 0x04
-PCI_COMMAND_MEMORY = 0x2
-PCI_COMMAND_MASTER = 0x4
-
-_BDF_RE = re.compile(r"^(?:([0-9a-f]{4}):)?([0-9a-f]{2}):([01][0-9a-f])\.([0-7])$")
-
-
-def normalize_bdf(bdf: str) -> str:
-    """The full ``dddd:bb:dd.f`` form of a PCI address (domain 0000 when left out).
-
-    Raises:
-        ValueError: ``bdf`` is not a PCI address.
-    """
-    m = _BDF_RE.match(bdf.strip().lower())
-    if m is None:
-        raise ValueError(f"{bdf!r} is not a PCI address; write it as dddd:bb:dd.f (0000:6b:00.1)")
-    domain, bus, dev, fn = m.groups()
-    return f"{domain or '0000'}:{bus}:{dev}.{fn}"
 
 
 # --- the few sysfs facts VFIO needs (private; the lead may swap in qathw.pci) ------------
@@ -113,7 +102,7 @@ class _SysfsFunction:
             cls = int((self.path / "class").read_text(), 16)
         except (OSError, ValueError):
             return False
-        return cls >> 8 in (0x0604, 0x0609)  # PCI-to-PCI, semi-transparent bridge
+        return cls >> 8 in (PCI_CLASS_BRIDGE_PCI, PCI_CLASS_BRIDGE_PCI_SEMI)
 
 
 def group_members(group: int, root: HostRoot | None = None) -> list[str]:
@@ -132,7 +121,7 @@ def iommu_group_of(bdf: str, root: HostRoot | None = None) -> int:
         DeviceNotFoundError: no such function.
         NoIommuError: the function has no IOMMU group (the kernel runs without an IOMMU).
     """
-    fn = _SysfsFunction(normalize_bdf(bdf), root or HostRoot.from_env())
+    fn = _SysfsFunction(str(PciAddress.parse(bdf)), root or HostRoot.from_env())
     if not fn.exists():
         raise DeviceNotFoundError(
             f"no PCI function {fn.bdf}",
@@ -152,7 +141,7 @@ def iommu_group_of(bdf: str, root: HostRoot | None = None) -> int:
 
 def driver_of(bdf: str, root: HostRoot | None = None) -> str | None:
     """The driver a PCI function is bound to, or ``None`` when unbound."""
-    return _SysfsFunction(normalize_bdf(bdf), root or HostRoot.from_env()).driver()
+    return _SysfsFunction(str(PciAddress.parse(bdf)), root or HostRoot.from_env()).driver()
 
 
 # --- diagnosing the kernel's refusals ----------------------------------------------------
@@ -572,7 +561,7 @@ class VfioGroup:
 
     def device_fd(self, bdf: str) -> int:
         """A new file descriptor for function ``bdf`` of this group."""
-        name = bytearray(normalize_bdf(bdf).encode() + b"\0")
+        name = bytearray(str(PciAddress.parse(bdf)).encode() + b"\0")
         try:
             return int(fcntl.ioctl(self.fd, uapi.VFIO_GROUP_GET_DEVICE_FD, name))
         except OSError as exc:
@@ -974,6 +963,35 @@ class VfioDevice:
             buf[head + 4 * k : head + 4 * k + 4] = fd.to_bytes(4, "little", signed=True)
         _ioctl(self.fd, uapi.VFIO_DEVICE_SET_IRQS, buf, f"VFIO_DEVICE_SET_IRQS on {self.bdf}")
 
+    @property
+    def delivers_interrupts(self) -> bool:
+        """True: VFIO wires the function's interrupts to eventfds (:meth:`enable_irqs`)."""
+        return True
+
+    def msi_eventfd(self) -> int:
+        """The function's MSI vector wired to a new eventfd (closed with the device).
+
+        Raises:
+            VfioError: the function has no MSI vector (ivshmem-plain, for one).
+        """
+        return self.enable_irqs(MSI_IRQ, 1)[0]
+
+    # --- DMA -------------------------------------------------------------------------
+
+    def dma_pool(self, capacity: int) -> VfioDmaPool:
+        """DMA memory for the function, pinned and mapped in its container's IOMMU.
+
+        Args:
+            capacity: most bytes the pool may pin.
+
+        Returns:
+            A new pool; the caller closes it.
+
+        Raises:
+            ValueError: ``capacity`` is not a positive multiple of the page size.
+        """
+        return VfioDmaPool(self.container, capacity)
+
     # --- lifetime --------------------------------------------------------------------
 
     def close(self) -> None:
@@ -1086,7 +1104,7 @@ def open_device(
         VfioPermissionError, VfioGroupBusyError, VfioGroupNotViableError: as named.
     """
     root = root or HostRoot.from_env()
-    bdf = normalize_bdf(bdf)
+    bdf = str(PciAddress.parse(bdf))
     group_no = iommu_group_of(bdf, root)
     drv = driver_of(bdf, root)
     if drv != VFIO_PCI_DRIVER:

@@ -6,7 +6,7 @@ process never shares pinned pages), each mapped into the container's IOMMU with
 Buffers are carved from slabs (first fit, aligned in device address). A slab that
 becomes empty is unmapped and unpinned, except the last one, which is kept for reuse.
 :meth:`VfioDmaPool.close` unmaps everything; pools still open when the interpreter exits
-are closed then. This is libusdm's model (qat-host-stack.md §3.6) at a smaller scale.
+are closed then. This is libusdm's model (docs/hardware.md#vfio) at a smaller scale.
 
 ``RLIMIT_MEMLOCK`` is checked before each slab is pinned, and the kernel's ENOMEM is
 turned into the same :class:`~qathw.errors.MemlockLimitError` (current and needed).

@@ -2,7 +2,7 @@
 
 On the project's machines ``/dev/kvm`` opens and ``KVM_CREATE_VM`` succeeds, yet QEMU
 aborts with ``-cpu host`` or hangs after "Booting from ROM" with other models
-(../shared/reference/vm-split-driver.md, fact 1). So the probe boots the kernel with
+(docs/hardware.md#ivshmem-and-qemu). So the probe boots the kernel with
 KVM and no root file system and waits for the kernel's first words on the serial port.
 The harness itself always uses TCG; the probe only reports.
 """

@@ -1,19 +1,25 @@
 """Source and destination buffers as the device sees them: flat, or scatter-gather lists.
 
 An SGL is one logical buffer: request offsets count bytes of its entries concatenated
-(reference §2.8). Every address goes through :class:`~fakedev.memory.DeviceMemory`, so a
+(docs/hardware.md#sgl). Every address goes through :class:`~fakedev.memory.DeviceMemory`, so a
 bad one raises :class:`~fakedev.memory.DmaFault`; the list itself is bounded (entry
 count, 8-byte alignment) before it is walked.
 """
 
 from __future__ import annotations
 
-import struct
-
+from fakedev import wire
 from fakedev.engine.reject import Reject
 from fakedev.memory import DeviceMemory
 from qathw.fw.common import Status
-from qathw.fw.sgl import SGL_DESC_ALIGN, SGL_MAX_ENTRIES
+from qathw.fw.sgl import (
+    SGL_DESC_ALIGN,
+    SGL_ENTRY_SZ,
+    SGL_HEADER_SZ,
+    SGL_MAX_ENTRIES,
+    SGL_NUM_BUFS_FIELD,
+    SGL_NUM_BUFS_OFFSET,
+)
 
 
 class LogicalBuffer:
@@ -88,9 +94,9 @@ def open_buffer(memory: DeviceMemory, addr: int, length: int, sgl: bool) -> Logi
         return LogicalBuffer(memory, [(addr, length)])
     if addr % SGL_DESC_ALIGN:
         raise Reject(Status.INVALID_PARAM, f"buffer list at {addr:#x} is not 8-byte aligned")
-    (num,) = struct.unpack("<I", memory.read(addr + 8, 4))
+    count = SGL_NUM_BUFS_FIELD
+    (num,) = count.unpack(memory.read(addr + SGL_NUM_BUFS_OFFSET, count.size))
     if num == 0 or num > SGL_MAX_ENTRIES:
         raise Reject(Status.INVALID_PARAM, f"buffer list has {num} entries (1..{SGL_MAX_ENTRIES})")
-    raw = memory.read(addr + 16, 16 * num)
-    ranges = [(a, n) for n, a in struct.iter_unpack("<I4xQ", raw)]
-    return LogicalBuffer(memory, ranges)
+    raw = memory.read(addr + SGL_HEADER_SZ, SGL_ENTRY_SZ * num)
+    return LogicalBuffer(memory, wire.sgl_ranges(raw))

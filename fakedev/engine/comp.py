@@ -29,7 +29,6 @@ does the work.
 
 from __future__ import annotations
 
-import struct
 import traceback
 import zlib
 from collections.abc import Callable
@@ -37,15 +36,16 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from fakedev import wire
 from fakedev.engine.buffers import LogicalBuffer, open_buffer
 from fakedev.engine.reject import Reject
 from fakedev.memory import DeviceMemory, DmaFault
-from fakedev.services import make_response
+from fakedev.wire import make_response
 from qathw.fw import comp, comp20
 from qathw.fw.common import (
-    COMN_CD_FLD_TYPE_BITPOS,
     HDR_FLAG_VALID,
     REQ_DEFAULT_SZ,
+    RESP_DEFAULT_SZ,
     RESP_HDR_FLAG_CNV,
     ErrCode,
     ServiceType,
@@ -55,10 +55,8 @@ from qathw.fw.common import (
 Bytes2D = npt.NDArray[np.uint8]
 _Deflate = Callable[[bytes, bool], bytes]
 
-_HDR = struct.Struct("<xBBBHBB")
-_MID = struct.Struct("<QQQII")
-_PARS = struct.Struct("<IIIII")  # @56: comp_len, out_buffer_sz, initial crc32, adler, flags
-_TAIL = struct.Struct("<IIII")  # response @16: consumed, produced, crc32, adler32
+# The response's service-specific bytes: consumed, produced, crc32, adler32.
+_TAIL = comp.RESP_COMP_PARAM_FIELDS
 
 UNSUPPORTED = Status.CMP | Status.UNSUPPORTED_REQUEST
 INVALID = Status.CMP | Status.INVALID_PARAM
@@ -69,7 +67,7 @@ _LEVEL: dict[int, int] = {
     comp20.SearchDepth.LEVEL_9: 9,
 }
 
-# zlib's inflate messages -> the firmware's deflate error codes (reference §2.3.2)
+# zlib's inflate messages -> the firmware's deflate error codes (docs/hardware.md#response)
 _INFLATE_ERRORS = (
     ("invalid block type", ErrCode.INVALID_BLOCK_TYPE),
     ("invalid stored block lengths", ErrCode.NO_MATCH_ONES_COMP),
@@ -83,11 +81,6 @@ _INFLATE_ERRORS = (
     ("invalid distance code", ErrCode.INV_LIT_LEN_DIS_IN_BLK),
     ("invalid distance too far back", ErrCode.DIS_TOO_FAR_BACK),
 )
-
-
-def _wire_word(req: bytes, off: int) -> int:
-    """A config word's field value: the drivers store it byte-swapped, i.e. big-endian."""
-    return int.from_bytes(req[off : off + 4], "big")
 
 
 class CompHandler:
@@ -113,15 +106,18 @@ class CompHandler:
             return make_response(padded, status, cmp_err=r.cmp_err, xlat_err=r.xlat_err)
         except DmaFault:
             return make_response(padded, Status.CMP | Status.XLAT, cmp_err=ErrCode.ENDPOINT_ERROR)
-        except Exception:
+        except Exception as exc:
+            from fakedev.dispatch import defect_response
+
+            # A bug of the engine, not a device outcome: never answered as a firmware status.
             self.internal_errors += 1
             self.last_internal_error = traceback.format_exc()
-            return make_response(padded, Status.CMP, cmp_err=ErrCode.FATAL_ERROR)
+            return defect_response(padded, exc)
 
     def process_batch(self, requests: Bytes2D, memory: DeviceMemory) -> Bytes2D:
         """Execute a ``(n, 128)`` batch in order (one at a time: deflate does not batch)."""
         reqs = np.ascontiguousarray(requests, dtype=np.uint8).reshape(-1, REQ_DEFAULT_SZ)
-        out = np.empty((reqs.shape[0], 32), dtype=np.uint8)
+        out = np.empty((reqs.shape[0], RESP_DEFAULT_SZ), dtype=np.uint8)
         for i in range(reqs.shape[0]):
             out[i] = np.frombuffer(self(reqs[i].tobytes(), memory), dtype=np.uint8)
         return out
@@ -129,30 +125,30 @@ class CompHandler:
     def _execute(self, req: bytes, mem: DeviceMemory) -> bytes:
         if len(req) != REQ_DEFAULT_SZ:
             raise Reject(INVALID, f"COMP requests are 128 bytes, got {len(req)}")
-        cmd, svc, hflags, flags, cflags, ext = _HDR.unpack_from(req)
+        cmd, svc, hflags, flags, cflags, ext = wire.header(req)
         if svc != ServiceType.COMP:
             raise Reject(UNSUPPORTED, f"service type {svc} sent to the COMP service")
         if not hflags & HDR_FLAG_VALID:
             raise Reject(INVALID, "the request's valid bit is clear")
         if cmd not in (comp.CompCmd.STATIC, comp.CompCmd.DYNAMIC, comp.CompCmd.DECOMPRESS):
             raise Reject(UNSUPPORTED, f"compression command {cmd}")
-        if not cflags & (1 << COMN_CD_FLD_TYPE_BITPOS):
+        if not cflags & wire.INLINE_CD_FLAG:
             raise Reject(UNSUPPORTED, "a compression content descriptor (gen4 takes inline words)")
         if flags & (1 << comp.COMP_SESSION_TYPE_BITPOS):
             raise Reject(UNSUPPORTED, "stateful compression")
         if ext:
             raise Reject(UNSUPPORTED, f"extended flags {ext:#x}")
-        in_len, out_cap, crc0, adler0, pflags = _PARS.unpack_from(req, 56)
+        in_len, out_cap, crc0, adler0, pflags = wire.comp_params(req)
         sop = pflags & (1 << comp.COMP_SOP_BITPOS)
         eop = pflags & (1 << comp.COMP_EOP_BITPOS)
         if not (sop and eop):
             raise Reject(UNSUPPORTED, "partial (SOP/EOP) requests: stateless needs both")
         bfinal = bool(pflags & (1 << comp.COMP_BFINAL_BITPOS))
         cnv = bool(pflags & (1 << comp.COMP_CNV_BITPOS))
-        lower = _wire_word(req, 8)
+        lower, _ = wire.slice_cfg_words(req)  # field values (the drivers byte-swap them)
 
-        _, src_addr, dst_addr, src_len, dst_len = _MID.unpack_from(req, 24)
-        sgl = bool(cflags & 1)
+        _, src_addr, dst_addr, src_len, dst_len = wire.middle(req)
+        sgl = bool(cflags & wire.SGL_FLAG)
         src = open_buffer(mem, src_addr, src_len, sgl)
         dst = open_buffer(mem, dst_addr, dst_len, sgl)
         if in_len > src.length:

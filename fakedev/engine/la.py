@@ -12,14 +12,16 @@ How data moves:
 * Out of place, the device writes ``dst[0:end)``, ``end`` being the end of the last
   region (in-buffer digest included); bytes outside the cipher region are copied from
   the source. Nothing past ``end`` is touched.
-* Flat CBC/CTR and single-pass GCM requests whose source and destination are the same
-  or disjoint run zero-copy (:mod:`fakedev.engine.fastpath`): ``update_into`` from one
-  device-memory view into another. Everything else goes through a working copy.
+* Flat CBC/CTR and single-pass GCM requests run in :mod:`fakedev.engine.fastpath`: zero
+  copy (``update_into`` from one device-memory view into another) when source and
+  destination are apart, through one reused scratch buffer when they overlap (in place
+  included: ``cryptography`` refuses overlapping memory). Everything else goes through a
+  working copy.
 * Regions are bounded by the buffers (``src_length``/``dst_length`` for flat buffers,
   the entries for SGLs); the digest and AAD addresses are checked before anything is
   written.
 
-Status (reference §2.3.1): a failed digest or tag comparison sets CRYPTO alone, with no
+Status (docs/hardware.md#response): a failed digest or tag comparison sets CRYPTO alone, with no
 error code; anything the device cannot run sets CRYPTO plus UNSUPPORTED_REQUEST (an
 algorithm, mode or feature it does not implement) or INVALID_PARAM (impossible or
 inconsistent parameters); an address outside device memory sets CRYPTO with error code
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import struct
 import traceback
 from typing import Any
 
@@ -40,9 +41,9 @@ import numpy.typing as npt
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
+from fakedev import wire
 from fakedev.engine import fastpath, mbcbc, primitives, sharesume
 from fakedev.engine.buffers import LogicalBuffer, open_buffer
-from fakedev.engine.fastpath import response as _response
 from fakedev.engine.la_plan import (
     INVALID,
     UNSUPPORTED,
@@ -54,12 +55,12 @@ from fakedev.engine.la_plan import (
 )
 from fakedev.engine.reject import Reject
 from fakedev.memory import DeviceMemory, DmaFault
-from fakedev.services import make_response
+from fakedev.wire import make_response
 from qathw.fw import hw, la
 from qathw.fw.common import (
-    COMN_CD_FLD_TYPE_BITPOS,
     HDR_FLAG_VALID,
     REQ_DEFAULT_SZ,
+    RESP_DEFAULT_SZ,
     ErrCode,
     ServiceType,
     Status,
@@ -67,12 +68,6 @@ from qathw.fw.common import (
 
 Bytes2D = npt.NDArray[np.uint8]
 
-_HDR = struct.Struct("<xBBBHBB")  # cmd, service_type, hdr_flags, flags, comn_req_flags, ext
-_CD = struct.Struct("<Q2xB")  # @8: content_desc_addr, content_desc_params_sz
-_MID = struct.Struct("<QQQII")  # @24: opaque, src, dst, src_length, dst_length
-_CIPHER = struct.Struct("<II")  # @56: cipher_offset, cipher_length
-_AUTH = struct.Struct("<IIQQBxBB")  # @80: off, len, u1 (AAD / prefix), res addr, u2, state, res sz
-_SPC = struct.Struct("<IIQQ3xB")  # @80: aad offset, aad size, aad addr, tag addr, tag size
 _CMDS = frozenset((la.LaCmd.CIPHER, la.LaCmd.AUTH, la.LaCmd.CIPHER_HASH, la.LaCmd.HASH_CIPHER))
 _BLOCK_MODES = frozenset((hw.CipherMode.ECB, hw.CipherMode.CBC))
 _J0_ONE = b"\0\0\0\1"
@@ -102,6 +97,7 @@ class LaHandler:
         self.cache_size = cache_size
         self._resume = resume or sharesume.resume
         self._plans: dict[bytes, Plan] = {}
+        self._scratch = fastpath.Scratch()  # shared by this handler's fast paths
         self.hits = 0
         self.misses = 0
         self.batched = 0
@@ -120,10 +116,13 @@ class LaHandler:
             return make_response(_pad(req), status, cmp_err=r.cmp_err, xlat_err=r.xlat_err)
         except DmaFault:
             return make_response(_pad(req), Status.CRYPTO, cmp_err=ErrCode.ENDPOINT_ERROR)
-        except Exception:
+        except Exception as exc:
+            from fakedev.dispatch import defect_response
+
+            # A bug of the engine, not a device outcome: never answered as a firmware status.
             self.internal_errors += 1
             self.last_internal_error = traceback.format_exc()
-            return make_response(_pad(req), Status.CRYPTO, cmp_err=ErrCode.FATAL_ERROR)
+            return defect_response(_pad(req), exc)
 
     def process_batch(self, requests: Bytes2D, memory: DeviceMemory) -> Bytes2D:
         """Execute a ``(n, 128)`` batch of one ring in order; ``(n, 32)`` responses.
@@ -134,16 +133,17 @@ class LaHandler:
         """
         reqs = np.ascontiguousarray(requests, dtype=np.uint8).reshape(-1, REQ_DEFAULT_SZ)
         n = reqs.shape[0]
-        out = np.empty((n, 32), dtype=np.uint8)
+        out = np.empty((n, RESP_DEFAULT_SZ), dtype=np.uint8)
         raw = reqs.tobytes()  # slicing bytes is cheaper than a row's tobytes() per request
         flat = out.data.cast("B")
+        q, r = REQ_DEFAULT_SZ, RESP_DEFAULT_SZ
         for start, stop in mbcbc.segments(reqs):
             if stop - start >= 2 and self._try_multibuffer(
                 reqs[start:stop], memory, out[start:stop]
             ):
                 continue
             for i in range(start, stop):
-                flat[32 * i : 32 * i + 32] = self(raw[128 * i : 128 * i + 128], memory)
+                flat[r * i : r * i + r] = self(raw[q * i : q * i + q], memory)
         return out
 
     def _try_multibuffer(self, reqs: Bytes2D, memory: DeviceMemory, out: Bytes2D) -> bool:
@@ -156,11 +156,15 @@ class LaHandler:
             return False
         try:
             done = mbcbc.run(c, reqs, memory, out)
-        except Exception:
-            # mbcbc writes device memory only as its very last step; nothing was changed
+        except Exception as exc:
+            from fakedev.dispatch import defect_responses
+
+            # mbcbc writes device memory only as its very last step: nothing was executed,
+            # and the host is told so rather than served by a fallback that hides the bug.
             self.internal_errors += 1
             self.last_internal_error = traceback.format_exc()
-            return False
+            out[:] = defect_responses(reqs, exc)
+            return True
         if done:
             self.batched += reqs.shape[0]
         return done
@@ -170,29 +174,29 @@ class LaHandler:
     def _execute(self, req: bytes, mem: DeviceMemory) -> bytes:
         if len(req) != REQ_DEFAULT_SZ:
             raise Reject(INVALID, f"LA requests are 128 bytes, got {len(req)}")
-        cmd, svc, hflags, _, cflags, _ = _HDR.unpack_from(req)
+        cmd, svc, hflags, _, cflags, _ = wire.header(req)
         if svc != ServiceType.LA:
             raise Reject(UNSUPPORTED, f"service type {svc} sent to the LA service")
         if not hflags & HDR_FLAG_VALID:
             raise Reject(INVALID, "the request's valid bit is clear")
         if cmd not in _CMDS:
             raise Reject(UNSUPPORTED, f"LA command {cmd}")
-        if cflags & (1 << COMN_CD_FLD_TYPE_BITPOS):
+        if cflags & wire.INLINE_CD_FLAG:
             raise Reject(UNSUPPORTED, "inline setup data (SHRAM constants-table mode)")
-        if cflags & ~0x3:
+        if cflags & ~wire.COMN_FLAGS_DEFINED:
             raise Reject(INVALID, f"reserved comn_req_flags bits {cflags:#x}")
         # One view of all device memory, sliced with our own bounds checks: cheaper than a
         # checked view per access on the hot path.
         win, base = mem.view(mem.iova_base, mem.size), mem.iova_base
         plan = self._plan(req, mem, win)  # header flags are checked when a plan is built
-        if plan.fast is not None and not cflags & 1:
+        if plan.fast is not None and not cflags & wire.SGL_FLAG:
             response: bytes | None = plan.fast(req, win, base)
             if response is not None:
                 return response
         return self._run(plan, req, mem)
 
     def _plan(self, req: bytes, mem: DeviceMemory, win: memoryview | None = None) -> Plan:
-        cd_addr, cd_qw = _CD.unpack_from(req, 8)
+        cd_addr, cd_qw = wire.content_descriptor(req)
         if cd_qw == 0:
             raise Reject(INVALID, "content_desc_params_sz is 0")
         if cd_addr % 8:
@@ -200,16 +204,16 @@ class LaHandler:
         if win is None:
             win = mem.view(mem.iova_base, mem.size)
         cd = bytes(_span(win, mem.iova_base, cd_addr, cd_qw * 8))
-        key = req[1:2] + req[4:6] + req[7:8] + req[108:128] + cd
+        key = wire.la_session(req) + cd
         plan = self._plans.get(key)
         if plan is not None:
             self.hits += 1
             return plan
         self.misses += 1
-        cmd, _, _, flags, _, ext = _HDR.unpack_from(req)
+        cmd, _, _, flags, _, ext = wire.header(req)
         check_header_flags(flags, ext)
-        plan = build_plan(cmd, flags, req[108:128], cd)
-        plan.fast = fastpath.for_plan(plan)
+        plan = build_plan(cmd, flags, wire.cd_ctrl(req), cd)
+        plan.fast = fastpath.for_plan(plan, self._scratch)
         if self.cache_size:
             if len(self._plans) >= self.cache_size:
                 del self._plans[next(iter(self._plans))]
@@ -219,8 +223,8 @@ class LaHandler:
     # --- execution ----------------------------------------------------------------------
 
     def _run(self, plan: Plan, req: bytes, mem: DeviceMemory) -> bytes:
-        _, src_addr, dst_addr, src_len, dst_len = _MID.unpack_from(req, 24)
-        sgl = bool(req[6] & 1)
+        _, src_addr, dst_addr, src_len, dst_len = wire.middle(req)
+        sgl = wire.is_sgl(req)
         src = open_buffer(mem, src_addr, src_len, sgl)
         dst = src if dst_addr == src_addr else open_buffer(mem, dst_addr, dst_len, sgl)
         return self._run_general(plan, req, mem, src, dst)
@@ -228,10 +232,10 @@ class LaHandler:
     def _regions(self, plan: Plan, req: bytes) -> tuple[int, int, int, int]:
         c_off = c_len = a_off = a_len = 0
         if plan.cipher is not None:
-            c_off, c_len = _CIPHER.unpack_from(req, 56)
+            c_off, c_len = wire.cipher_region(req)
             _check_cipher_length(plan.cipher, c_len)
         if plan.kind in ("auth", "chain", "gcm2"):
-            a_off, a_len = struct.unpack_from("<II", req, 80)
+            a_off, a_len = wire.auth_region(req)
         if plan.kind == "gcm2" and (a_off, a_len) != (c_off, c_len):
             raise Reject(INVALID, "two-pass GCM: the auth region must equal the cipher region")
         return c_off, c_len, a_off, a_len
@@ -240,7 +244,7 @@ class LaHandler:
         """(AAD address, AAD length, digest/tag address), after their consistency checks."""
         if plan.kind == "gcm1":
             assert plan.cipher is not None
-            aad_off, aad_sz, aad_addr, res_addr, res_sz = _SPC.unpack_from(req, 80)
+            aad_off, aad_sz, aad_addr, res_addr, res_sz = wire.spc_params(req)
             if res_sz != plan.cipher.aead_tag:
                 raise Reject(
                     INVALID, f"spc_auth_res_sz {res_sz} != config tag length {plan.cipher.aead_tag}"
@@ -252,7 +256,7 @@ class LaHandler:
             if aad_off:
                 raise Reject(UNSUPPORTED, "an AAD offset (the AAD must be at spc_aad_addr)")
             return aad_addr, aad_sz, res_addr
-        _, _, u1, res_addr, u2, _, res_sz = _AUTH.unpack_from(req, 80)
+        _, _, u1, res_addr, u2, _, res_sz = wire.auth_params(req)
         if res_sz not in (0, plan.digest_len):
             raise Reject(INVALID, f"auth_res_sz {res_sz} != final_sz {plan.digest_len}")
         if plan.kind == "gcm2":
@@ -269,9 +273,8 @@ class LaHandler:
             return b""
         n = (12 if plan.gcm_iv12 else 16) if plan.kind in ("gcm1", "gcm2") else c.state_len
         if plan.iv_inline:
-            return req[64 : 64 + n]
-        (ptr,) = struct.unpack_from("<Q", req, 64)
-        return mem.read(ptr, n)
+            return wire.inline_iv(req, n)
+        return mem.read(wire.iv_pointer(req), n)
 
     def _context(self, c: CipherPlan, iv: bytes) -> Any:
         if c.mode == hw.CipherMode.ECB:
@@ -349,7 +352,7 @@ class LaHandler:
         dst.write(0, work)
         if digest_out is not None:
             mem.write(res_addr, digest_out)
-        return _response(req, 0 if ok else Status.CRYPTO)
+        return make_response(req, 0 if ok else Status.CRYPTO)
 
     def _cipher(self, c: CipherPlan, iv: bytes, work: bytearray, off: int, length: int) -> None:
         if not length:

@@ -6,8 +6,8 @@ device rereads the CD for every request; a plan is cached keyed by exactly those
 which is the same thing, faster.
 
 The decoder follows ``cd_ctrl``'s offsets (it assumes no fixed CD layout: the kernel and
-DPDK place blocks differently) and accepts what a gen4 endpoint accepts (reference
-qat-wire-format.md §2.4-§3.3): legacy and UCS cipher blocks, the SLICE_TYPE flag,
+DPDK place blocks differently) and accepts what a gen4 endpoint accepts (docs/hardware.md#la-request
+and #content-descriptors): legacy and UCS cipher blocks, the SLICE_TYPE flag,
 single-pass and two-pass GCM, the key-convert rules, 3DES keys, XTS in both forms.
 
 Key handling, as the slice does it:
@@ -25,14 +25,13 @@ Key handling, as the slice does it:
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import CipherContext, algorithms
 
 from fakedev.engine import primitives
+from fakedev.engine.compat import TripleDES
 from fakedev.engine.reject import Reject
 from qathw import aeskey, sha
 from qathw.fw import hw, la
@@ -165,7 +164,7 @@ class Plan:
         gcm_iv12: GCM: the IV field holds a 12-byte IV (else a 16-byte J0).
         h_is_aes_k0: two-pass GCM: the CD's H equals E(K, 0^128), so ``cryptography``'s
             GCM gives the device's answer.
-        fast: the zero-copy fast path for this plan (:mod:`fakedev.engine.fastpath`).
+        fast: the fast path for this plan (:mod:`fakedev.engine.fastpath`).
     """
 
     cmd: int
@@ -289,14 +288,14 @@ def _cipher_plan(
     ctrl: la.icp_qat_fw_la_cipher_auth_cd_ctrl_hdr, cd: bytes, ucs: bool
 ) -> CipherPlan:
     off = ctrl.cipher_cfg_offset * 8
-    cfg_len = 16 if ucs else 8
+    cfg_len = hw.UCS_CIPHER_CONFIG_SZ if ucs else hw.CIPHER_CONFIG_SZ
     key_len = ctrl.cipher_key_sz * 8
     if off + cfg_len + key_len > len(cd):
         raise Reject(
             INVALID,
             f"cipher block [{off}, {off + cfg_len + key_len}) runs past the {len(cd)}-byte CD",
         )
-    (val,) = struct.unpack_from("<I", cd, off)
+    (val,) = hw.CIPHER_CONFIG_FIELD.unpack_from(cd, off)
     algo = (val >> hw.CIPHER_ALGO_BITPOS) & hw.CIPHER_ALGO_MASK
     mode = (val >> hw.CIPHER_MODE_BITPOS) & hw.CIPHER_MODE_MASK
     decrypt = bool((val >> hw.CIPHER_DIR_BITPOS) & 1)
@@ -350,7 +349,7 @@ def _cipher_plan(
             raise Reject(INVALID, "AEAD mode with KEY_CONVERT")
         if cmp_len not in GCM_TAG_LENGTHS:
             raise Reject(INVALID, f"AEAD tag length {cmp_len}")
-        (upper,) = struct.unpack_from("<I", cd, off + 4)
+        (upper,) = hw.CIPHER_CONFIG_UPPER_FIELD.unpack_from(cd, off + hw.CIPHER_CONFIG_UPPER_OFFSET)
         aad = ((upper >> 24) & 0xFF) | (((upper >> 16) & 0x3F) << 8)
         return CipherPlan(mode, family, decrypt, key, None, block, state_len, cmp_len, aad)
     if mode == hw.CipherMode.CTR and decrypt:
@@ -373,13 +372,13 @@ def _auth_plan(ctrl: la.icp_qat_fw_la_cipher_auth_cd_ctrl_hdr, cd: bytes, proto:
     if ctrl.hash_flags:
         raise Reject(UNSUPPORTED, f"hash flags {ctrl.hash_flags:#x} (nested / mode 2 / wireless)")
     off = ctrl.hash_cfg_offset * 8
-    if off + 16 > len(cd):
+    if off + hw.AUTH_SETUP_SZ > len(cd):
         raise Reject(INVALID, f"auth setup at {off} runs past the {len(cd)}-byte CD")
-    (config,) = struct.unpack_from("<I", cd, off)
-    (counter,) = struct.unpack_from(">I", cd, off + 8)
+    (config,) = hw.AUTH_CONFIG_FIELD.unpack_from(cd, off)
+    (counter,) = hw.AUTH_COUNTER_FIELD.unpack_from(cd, off + hw.AUTH_COUNTER_OFFSET)
     algo = hw.auth_config_algo(config)
     mode = (config >> hw.AUTH_MODE_BITPOS) & hw.AUTH_MODE_MASK
-    st1_off, st1_sz = off + 16, ctrl.inner_state1_sz
+    st1_off, st1_sz = off + hw.AUTH_SETUP_SZ, ctrl.inner_state1_sz
     st2_off, st2_sz = ctrl.inner_state2_offset * 8, ctrl.inner_state2_sz
     if st1_off + st1_sz > len(cd) or st2_off + st2_sz > len(cd):
         raise Reject(INVALID, "auth states run past the CD")
@@ -394,10 +393,9 @@ def _auth_plan(ctrl: la.icp_qat_fw_la_cipher_auth_cd_ctrl_hdr, cd: bytes, proto:
         if final not in GCM_TAG_LENGTHS:
             raise Reject(INVALID, f"GCM tag length {final}")
         state2 = cd[st2_off : st2_off + st2_sz]
-        (aad_len,) = struct.unpack_from(">I", state2, hw.GALOIS_H_SZ)
-        return AuthPlan(
-            algo, mode, None, b"", state2, counter, final, h=state2[:16], aad_len=aad_len
-        )
+        (aad_len,) = hw.GALOIS_AAD_LEN_FIELD.unpack_from(state2, hw.GALOIS_LEN_A_OFFSET)
+        h = state2[: hw.GALOIS_H_SZ]
+        return AuthPlan(algo, mode, None, b"", state2, counter, final, h=h, aad_len=aad_len)
     alg = _SHA.get(algo)
     if alg is None:
         raise Reject(UNSUPPORTED, f"auth algorithm {algo}")

@@ -17,18 +17,31 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from fakedev import wire
 from fakedev.engine.la_plan import CipherPlan
 from fakedev.memory import DeviceMemory
-from qathw.fw.common import HDR_FLAG_VALID, RespServiceId, ServiceType
-from qathw.fw.la import CIPH_IV_FLD_BITPOS, LaCmd
+from qathw.fw import la
+from qathw.fw.common import (
+    HDR_FLAG_VALID,
+    REQ_DST_ADDR_OFFSET,
+    REQ_DST_LEN_OFFSET,
+    REQ_HEADER_FIELDS,
+    REQ_SRC_ADDR_OFFSET,
+    REQ_SRC_LEN_OFFSET,
+    ServiceType,
+)
 
 Bytes2D = npt.NDArray[np.uint8]
 
 MAX_MESSAGE = 1024  # bytes; larger messages run faster one by one
-_FLAGS_IV_INLINE = 1 << CIPH_IV_FLD_BITPOS  # the only flag of a plain legacy cipher request
-_ELIGIBLE_HEADER = np.array(
-    [LaCmd.CIPHER, ServiceType.LA, HDR_FLAG_VALID, _FLAGS_IV_INLINE, 0, 0, 0], dtype=np.uint8
+_FLAGS_IV_INLINE = 1 << la.CIPH_IV_FLD_BITPOS  # the only flag of a plain legacy cipher request
+# The header bytes (wire.HEADER) of such a request: flat buffers, CD by address, no ext flags.
+_ELIGIBLE_HEADER = np.frombuffer(
+    REQ_HEADER_FIELDS.pack(la.LaCmd.CIPHER, ServiceType.LA, HDR_FLAG_VALID, _FLAGS_IV_INLINE, 0, 0),
+    dtype=np.uint8,
 )
+_U64 = np.dtype("<u8")
+_U32 = np.dtype("<u4")
 
 
 def segments(reqs: Bytes2D) -> list[tuple[int, int]]:
@@ -38,14 +51,14 @@ def segments(reqs: Bytes2D) -> list[tuple[int, int]]:
     session bytes (header, CD pointer, ``cd_ctrl``); every other request is a run of one.
     """
     n = reqs.shape[0]
-    # bytes 1..7: cmd, service, hdr flags, LA flags (2), comn_req_flags, ext_flags
-    eligible = (reqs[:, 1:8] == _ELIGIBLE_HEADER).all(axis=1)
+    eligible = (reqs[:, wire.HEADER] == _ELIGIBLE_HEADER).all(axis=1)
     if np.count_nonzero(eligible) < 2:
         return [(i, i + 1) for i in range(n)]  # nothing to join (GCM, hashes...): quick
     same = np.zeros(n, dtype=bool)
     if n > 1:
-        same[1:] = (reqs[1:, 8:24] == reqs[:-1, 8:24]).all(axis=1) & (
-            reqs[1:, 108:128] == reqs[:-1, 108:128]
+        cd, ctrl = wire.CD_PARS, wire.CD_CTRL
+        same[1:] = (reqs[1:, cd] == reqs[:-1, cd]).all(axis=1) & (
+            reqs[1:, ctrl] == reqs[:-1, ctrl]
         ).all(axis=1)
     joins = eligible & np.concatenate(([False], eligible[:-1])) & same
     starts = np.flatnonzero(~joins).tolist()
@@ -53,11 +66,14 @@ def segments(reqs: Bytes2D) -> list[tuple[int, int]]:
 
 
 def _u64(reqs: Bytes2D, off: int) -> npt.NDArray[np.uint64]:
-    return np.ascontiguousarray(reqs[:, off : off + 8]).view("<u8").ravel()
+    """The little-endian u64 field at request byte ``off``, a column."""
+    return np.ascontiguousarray(reqs[:, off : off + _U64.itemsize]).view(_U64).ravel()
 
 
 def _u32(reqs: Bytes2D, off: int) -> npt.NDArray[np.int64]:
-    return np.ascontiguousarray(reqs[:, off : off + 4]).view("<u4").ravel().astype(np.int64)
+    """The little-endian u32 field at request byte ``off``, a column (as int64)."""
+    column = np.ascontiguousarray(reqs[:, off : off + _U32.itemsize]).view(_U32)
+    return column.ravel().astype(np.int64)
 
 
 def _disjoint(
@@ -85,10 +101,10 @@ def run(c: CipherPlan, reqs: Bytes2D, memory: DeviceMemory, out: Bytes2D) -> boo
     """
     m = reqs.shape[0]
     b = c.block
-    src = _u64(reqs, 32)
-    dst = _u64(reqs, 40)
-    src_len, dst_len = _u32(reqs, 48), _u32(reqs, 52)
-    c_off, c_len = _u32(reqs, 56), _u32(reqs, 60)
+    src = _u64(reqs, REQ_SRC_ADDR_OFFSET)
+    dst = _u64(reqs, REQ_DST_ADDR_OFFSET)
+    src_len, dst_len = _u32(reqs, REQ_SRC_LEN_OFFSET), _u32(reqs, REQ_DST_LEN_OFFSET)
+    c_off, c_len = _u32(reqs, la.REQ_CIPHER_OFF_OFFSET), _u32(reqs, la.REQ_CIPHER_LEN_OFFSET)
     if (c_len % b).any() or (c_len > MAX_MESSAGE).any() or (c_len == 0).any():
         return False
     end = c_off + c_len
@@ -111,7 +127,7 @@ def run(c: CipherPlan, reqs: Bytes2D, memory: DeviceMemory, out: Bytes2D) -> boo
         return False
 
     mem = np.frombuffer(memory.view(base, size), dtype=np.uint8)
-    ivs = reqs[:, 64 : 64 + b]
+    ivs = reqs[:, la.REQ_CIPHER_IV_OFFSET : la.REQ_CIPHER_IV_OFFSET + b]
     results: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]] = []
     for length in np.unique(c_len).tolist():
         sel = np.flatnonzero(c_len == length)
@@ -138,10 +154,5 @@ def run(c: CipherPlan, reqs: Bytes2D, memory: DeviceMemory, out: Bytes2D) -> boo
     for scatter, result in results:  # all input was read above; now write
         mem[scatter] = result
 
-    out[:] = 0
-    out[:, 1] = RespServiceId.CPM_FW
-    out[:, 2] = reqs[:, 2]
-    out[:, 3] = HDR_FLAG_VALID
-    out[:, 7] = reqs[:, 1]
-    out[:, 8:16] = reqs[:, 24:32]
+    out[:] = wire.responses_for(reqs)
     return True

@@ -12,8 +12,9 @@ Byte strings are XORed as big integers: one C-level operation, no per-byte loop.
 
 from __future__ import annotations
 
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
+
+from fakedev.engine.compat import TripleDES
 
 _MASK128 = (1 << 128) - 1
 _GF_R = 0xE1 << 120

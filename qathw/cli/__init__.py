@@ -4,7 +4,7 @@ Each module in :mod:`qathw.cli.commands` defines one or more :class:`Command` cl
 lists them in a module-level ``COMMANDS`` tuple; they are found at start-up, so adding a
 command never touches a shared registry.
 
-Conventions (../shared/DESIGN.md, "Conventions"):
+Conventions (docs/design.md#conventions):
 
 * data on stdout, diagnostics on stderr; errors as ``qathw: <what>: <hint>``;
 * exit 0 on success (an empty list is a success), 1 on failure, 2 on usage errors;

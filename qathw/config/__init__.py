@@ -10,14 +10,20 @@ Modules, each with one job:
 * :mod:`~qathw.config.rings` — expansion into internal sections and ring allocation;
 * :mod:`~qathw.config.expand` — internal sections across devices, hand-out order;
 * :mod:`~qathw.config.multidevice` — checks across dev0..devN, process totals;
+* :mod:`~qathw.config.contract` — the application's section and process count (R21);
 * :mod:`~qathw.config.devices` — which file is which device, and device numbering;
 * :mod:`~qathw.config.analysis` — all of the above in one call.
 
-Reference: ../shared/reference/qat-config-semantics.md.
+Everything here is data in, data out: the package reads configuration files and nothing
+else of the host; which devices the host has reaches it as
+:class:`~qathw.config.devices.HostDevice` facts (:mod:`qathw.started`).
+
+Reference: docs/hardware.md#config-files and the sections after it.
 """
 
 from qathw.config.analysis import ConfigReport, FileReport, check, check_files, load
-from qathw.config.devices import DeviceRef, started_devices
+from qathw.config.contract import Expectation
+from qathw.config.devices import DeviceRef, HostDevice, UnusedFile, started_devices
 from qathw.config.diagnostics import RULES, Diagnostic, Severity
 from qathw.config.document import ConfigDocument
 from qathw.config.expand import Expansion, InternalSection
@@ -31,11 +37,14 @@ __all__ = [
     "DeviceRef",
     "Diagnostic",
     "Expansion",
+    "Expectation",
     "FileReport",
+    "HostDevice",
     "Instance",
     "InternalSection",
     "RingPair",
     "Severity",
+    "UnusedFile",
     "check",
     "check_files",
     "load",

@@ -2,16 +2,26 @@
 
 :func:`check` takes documents already tied to devices; :func:`check_files` reads files
 named on a command line (device type from the name, or given); :func:`load` reads the
-started devices of a configuration directory, as :func:`qathw.user_start` does.
+started devices of a configuration directory, as :func:`qathw.user_start` does, given the
+host's devices as facts (this package reads no host state).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from qathw.config.devices import DeviceRef, guess_device_type, number_devices, started_devices
+from qathw.config.contract import Expectation, check_contract
+from qathw.config.devices import (
+    DeviceRef,
+    HostDevice,
+    UnusedFile,
+    guess_device_type,
+    number_devices,
+    started_devices,
+    unused_files,
+)
 from qathw.config.diagnostics import Diagnostic, Severity, has_errors, strictened
 from qathw.config.document import ConfigDocument
 from qathw.config.expand import Expansion, merge
@@ -55,15 +65,18 @@ class ConfigReport:
 
     Attributes:
         files: one report per device, in accel-id order.
-        diagnostics: findings across devices (R10).
+        diagnostics: findings across devices (R10), and the application's contract (R21).
         totals: processes each user section serves.
         expansion: the internal sections of the devices whose files have no errors.
+        unused: configuration files of the directory that start no device, and why
+            (:func:`load` only).
     """
 
     files: tuple[FileReport, ...]
     diagnostics: tuple[Diagnostic, ...]
     totals: tuple[SectionTotal, ...]
     expansion: Expansion
+    unused: tuple[UnusedFile, ...] = ()
 
     @property
     def all_diagnostics(self) -> tuple[Diagnostic, ...]:
@@ -80,6 +93,7 @@ def check(
     *,
     strict: bool = False,
     cpu_count: int | None = None,
+    expect: Sequence[Expectation] = (),
 ) -> ConfigReport:
     """Validate and expand documents that are tied to devices.
 
@@ -87,6 +101,7 @@ def check(
         devices: each device with its parsed configuration file.
         strict: warnings of the alias kind (``NumCyInstances``) become errors.
         cpu_count: check CoreAffinity against this many CPUs (``None``: no check).
+        expect: what the application needs (R21): its section, for how many processes.
 
     Returns:
         The report.
@@ -109,7 +124,9 @@ def check(
     if strict:
         multi = strictened(multi)
     good = [r.expansion for r in reports if r.expansion is not None and not r.expansion.failed]
-    return ConfigReport(tuple(reports), tuple(multi), tuple(totals), merge(good))
+    merged = merge(good)
+    multi += check_contract(expect, [(r.device, r.document) for r in reports], merged)
+    return ConfigReport(tuple(reports), tuple(multi), tuple(totals), merged)
 
 
 def check_files(
@@ -118,12 +135,14 @@ def check_files(
     device_type: str | None = None,
     strict: bool = False,
     cpu_count: int | None = None,
+    expect: Sequence[Expectation] = (),
 ) -> ConfigReport:
     """Check configuration files given by name, as one set of devices.
 
     The device type comes from ``device_type`` or from each file name
     (``<type>_dev<N>.conf``, templates such as ``4xxx_template.conf.sym`` too); files
-    are numbered as :func:`qathw.config.devices.number_devices` does.
+    are numbered as :func:`qathw.config.devices.number_devices` does; ``expect`` is as
+    for :func:`check`.
 
     Raises:
         qathw.errors.ConfigError: a file cannot be read.
@@ -145,26 +164,33 @@ def check_files(
     for ref in refs:
         by_path.setdefault(ref.path or "", []).append(ref)
     pairs = [(by_path[doc.path or ""].pop(0), doc) for doc in docs]
-    return check(pairs, strict=strict, cpu_count=cpu_count)
+    return check(pairs, strict=strict, cpu_count=cpu_count, expect=expect)
 
 
 def load(
-    config_dir: str | os.PathLike[str] | None = None,
+    config_dir: str | os.PathLike[str],
     *,
+    devices: Sequence[HostDevice] = (),
     strict: bool = False,
     cpu_count: int | None = None,
 ) -> ConfigReport:
     """Check the started devices: the ``<type>_dev<N>.conf`` files of ``config_dir``.
 
     Args:
-        config_dir: ``$QATHW_CONFIG_DIR`` or ``/etc`` when ``None``.
+        config_dir: where the files are.
+        devices: the host's accel devices (:func:`qathw.config.devices.started_devices`
+            says which of them are started); none: the files alone.
+
+    Returns:
+        The report, with the files that start no device in ``unused``.
 
     Raises:
         qathw.errors.ConfigError: the directory or a file cannot be read.
     """
-    devices = started_devices(config_dir)
-    return check(
-        [(d, ConfigDocument.read(d.path or "")) for d in devices],
+    started = started_devices(config_dir, devices)
+    report = check(
+        [(d, ConfigDocument.read(d.path or "")) for d in started],
         strict=strict,
         cpu_count=cpu_count,
     )
+    return replace(report, unused=unused_files(config_dir, devices))

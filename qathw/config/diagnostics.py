@@ -2,7 +2,7 @@
 
 Every finding about a configuration file is a :class:`Diagnostic`: which rule, how bad,
 what was found, what to do about it, and where (file, line, column when known). Rule ids
-follow ../shared/reference/qat-config-semantics.md §11 (``R1`` .. ``R21``); lexical rules
+follow docs/hardware.md#validator-rules (``R1`` .. ``R21``); lexical rules
 of our own parser are ``P1`` .. and further checks the catalogue does not name are ``V1`` ..
 
 Severity means what the driver does with the file:
@@ -34,7 +34,8 @@ class Rule:
     Attributes:
         id: ``R1`` .. ``R21``, ``P1`` .., ``V1`` ..
         title: what the rule checks, in a few words.
-        basis: where the rule comes from (a section of the reference notes).
+        basis: where the rule comes from: ``docs/hardware.md#<anchor>`` citations, comma
+            separated (``—`` for a rule of our own parser).
     """
 
     id: str
@@ -42,41 +43,49 @@ class Rule:
     basis: str
 
 
+# Where the rules come from: sections of docs/hardware.md.
+_FILES = "docs/hardware.md#config-files"
+_KEYS = "docs/hardware.md#config-keys"
+_SECTIONS = "docs/hardware.md#sections-and-processes"
+_CAPACITY = "docs/hardware.md#ring-capacity"
+_RULES = "docs/hardware.md#validator-rules"
+_FILES_SECTIONS = f"{_FILES}, {_SECTIONS}"
+
 RULES: dict[str, Rule] = {
     r.id: r
     for r in (
-        Rule("R1", "[GENERAL] present with ConfigVersion = 2", "§2, adf_ctl dev_config"),
-        Rule("R2", "ServicesEnabled is a string this generation accepts", "§6"),
-        Rule("R3", "instance counts NumberCyInstances / NumberDcInstances", "§5.1"),
-        Rule("R4", "Name, IsPolled, CoreAffinity for every instance index", "§5.2"),
-        Rule("R5", "IsPolled is 1 or 2 in user sections, 0 or 1 in kernel ones", "§5.2"),
-        Rule("R6", "CoreAffinity lists and ranges", "§5.2"),
-        Rule("R7", "NumProcesses and LimitDevAccess are numbers", "§2, §5.1"),
-        Rule("R8", "the instances fit the device's rings", "§6.1, §6.2"),
-        Rule("R9", "NumProcesses within num_banks x rings_per_bank / 2", "§8"),
-        Rule("R10", "the same user section agrees across devices", "§8"),
-        Rule("R11", "128-byte limits on names, keys, values, derived names", "§2, §7"),
-        Rule("R12", "lexical traps: duplicates, keys before a section, tabs, quotes", "§2"),
-        Rule("R13", "instances of a service that is not enabled", "§5.1"),
-        Rule("R14", "concurrent-request ring sizes are powers of two, 64..65536", "§4"),
-        Rule("R15", "statistics keys present when statsGeneral is on", "§4"),
-        Rule("R16", "c4xxx accel units per enabled service", "§4"),
-        Rule("R17", "HeartbeatTimer is at least 200 ms", "§4"),
-        Rule("R18", "keys the driver writes itself appear in a user file", "§4"),
-        Rule("R19", "a section that is not special on this generation", "§3"),
-        Rule("R20", "keys deprecated by QAT.L.4.2x", "§4"),
-        Rule("R21", "application contract (section name, process count)", "§8, §13"),
-        Rule("P1", "section header without ']' or with an empty name", "§2"),
-        Rule("P2", "key or value empty after comments and spaces are removed", "§2"),
-        Rule("P3", "line without '=' outside a header", "§2 (adf_ctl ini_config)"),
-        Rule("P4", "'=' found after a '#'", "§2 (adf_ctl ini_config)"),
+        Rule("R1", "[GENERAL] present with ConfigVersion = 2", _FILES),
+        Rule("R2", "ServicesEnabled is a string this generation accepts", _CAPACITY),
+        Rule("R3", "instance counts NumberCyInstances / NumberDcInstances", _FILES),
+        Rule("R4", "Name, IsPolled, CoreAffinity for every instance index", _FILES),
+        Rule("R5", "IsPolled is 1 or 2 in user sections, 0 or 1 in kernel ones", _FILES),
+        Rule("R6", "CoreAffinity lists and ranges", _FILES),
+        Rule("R7", "NumProcesses and LimitDevAccess are numbers", _FILES),
+        Rule("R8", "the instances fit the device's rings", _CAPACITY),
+        Rule("R9", "NumProcesses within num_banks x rings_per_bank / 2", _SECTIONS),
+        Rule("R10", "the same user section agrees across devices", _SECTIONS),
+        Rule("R11", "128-byte limits on names, keys, values, derived names", _FILES_SECTIONS),
+        Rule("R12", "lexical traps: duplicates, keys before a section, tabs, quotes", _FILES),
+        Rule("R13", "instances of a service that is not enabled", _RULES),
+        Rule("R14", "concurrent-request ring sizes are powers of two, 64..65536", _FILES),
+        Rule("R15", "statistics keys present when statsGeneral is on", _KEYS),
+        Rule("R16", "c4xxx accel units per enabled service", _KEYS),
+        Rule("R17", "HeartbeatTimer is at least 200 ms", _KEYS),
+        Rule("R18", "keys the driver writes itself appear in a user file", _KEYS),
+        Rule("R19", "a section that is not special on this generation", _FILES),
+        Rule("R20", "keys deprecated by QAT.L.4.2x", _KEYS),
+        Rule("R21", "application contract (--expect): section name, process count", _SECTIONS),
+        Rule("P1", "section header without ']' or with an empty name", _FILES),
+        Rule("P2", "key or value empty after comments and spaces are removed", _FILES),
+        Rule("P3", "line without '=' outside a header", _FILES),
+        Rule("P4", "'=' found after a '#'", _FILES),
         Rule("P5", "bytes that are not UTF-8 text", "—"),
-        Rule("V1", "a user section named like an internal (derived) section", "§7"),
-        Rule("V2", "a key the driver does not read", "§4, §5"),
-        Rule("V3", "not an out-of-tree driver configuration file", "§12"),
-        Rule("V4", "device type unknown: generation rules skipped", "§1"),
-        Rule("V5", "a user section without instances", "§5.1"),
-        Rule("V6", "a number the driver reads in an unexpected base", "§2"),
+        Rule("V1", "a user section named like an internal (derived) section", _SECTIONS),
+        Rule("V2", "a key the driver does not read", f"{_FILES}, {_KEYS}"),
+        Rule("V3", "not an out-of-tree driver configuration file", _FILES),
+        Rule("V4", "device type unknown: generation rules skipped", _FILES),
+        Rule("V5", "a user section without instances", _FILES),
+        Rule("V6", "a number the driver reads in an unexpected base", _FILES),
     )
 }
 

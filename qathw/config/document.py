@@ -6,7 +6,7 @@ Two views of the same bytes:
   tabs, comments, quoting — so an unmodified document serialises back byte-identical
   (:meth:`ConfigDocument.to_bytes`);
 * the **interpreted** view is what ``adf_ctl`` hands to the kernel: sections of keys and
-  values after its lexical rules (reference §2, ``ini_config.cpp``).
+  values after its lexical rules (docs/hardware.md#config-files, ``ini_config.cpp``).
 
 The interpretation follows ``adf_ctl`` of QAT.L.4.24 and QAT20 (leading spaces and tabs
 trimmed; spaces, tabs and ``\\r`` removed from names, keys and values). Where the older

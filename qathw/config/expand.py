@@ -4,7 +4,8 @@ On one device the kernel creates ``S_INT_i`` (``LimitDevAccess = 0``) or
 ``S_DEV<d>_INT_i`` (``LimitDevAccess = 1``) for ``i < NumProcesses``
 (:mod:`qathw.config.rings`). Across devices, a ``S_INT_i`` name is one internal section
 system-wide: the process that holds it gets the instances of *every* device that defines
-it, while ``S_DEV<d>_INT_i`` gives the instances of device ``d`` only (reference §8).
+it, while ``S_DEV<d>_INT_i`` gives the instances of device ``d`` only
+(docs/hardware.md#sections-and-processes).
 
 :meth:`Expansion.candidates` lists a user section's internal sections in the order the
 driver hands them out: devices in accel-id order, ``i`` ascending, skipping devices that

@@ -1,6 +1,7 @@
 """Checks across a set of devices (dev0 .. devN) and how many processes each section serves.
 
-Rules (R10; reference §8, and the Kubernetes device plugin's own checks):
+Rules (R10; docs/hardware.md#sections-and-processes and the Kubernetes device plugin's own
+checks):
 
 * one user section name has the same ``LimitDevAccess`` on every device that defines it
   (else its internal names mix ``S_INT_i`` and ``S_DEV<d>_INT_i``);

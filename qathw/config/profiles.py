@@ -2,17 +2,21 @@
 
 A :class:`DeviceProfile` is derived from the family table (:mod:`qathw.ids`): generation,
 PF or VF, banks and rings per bank. From those follow the ring layout the driver builds
-(reference §6.1: four service slots per bank when a bank has at least 8 rings, otherwise
-one ring pair per bank serving slot ``bank mod 4``), the process bound of §8, and which
-section names are special on that generation (§3).
+(docs/hardware.md#ring-capacity: four service slots per bank when a bank has at least 8
+rings, otherwise one ring pair per bank serving slot ``bank mod 4``), the process bound
+(docs/hardware.md#sections-and-processes), and which section names are special on that
+generation (docs/hardware.md#config-files).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from qathw.ids import Generation, family_by_class_name
 
+# The section names the driver treats specially on some generation
+# (docs/hardware.md#config-files); every other name is a user section, expanded per process.
 GENERAL = "GENERAL"
 KERNEL = "KERNEL"
 KERNEL_QAT = "KERNEL_QAT"
@@ -20,6 +24,8 @@ SIOV = "SIOV"
 INLINE = "INLINE"
 DEBUG = "DEBUG"
 WIRELESS = "WIRELESS"
+#: ``[Accelerator<N>]``: written by the kernel into its copy of the file, never by users.
+ACCELERATOR = re.compile(r"Accelerator[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -65,24 +71,48 @@ class DeviceProfile:
     @property
     def k20_allocator(self) -> bool:
         """The QAT20 ring allocator (polled instances from bank 0, exact core match)."""
-        return self.generation >= Generation.GEN4
+        return self.generation.traits.qat20_driver
 
     def kernel_sections(self) -> tuple[str, ...]:
         """Sections whose instances are created once, for kernel users."""
-        if self.generation in (Generation.GEN2, Generation.GEN3):
-            return (KERNEL, KERNEL_QAT)
-        return (KERNEL,)
+        return (KERNEL, KERNEL_QAT) if self.generation.traits.kernel_qat_section else (KERNEL,)
 
     def quiet_sections(self) -> tuple[str, ...]:
         """Special sections that create no instances on this generation."""
-        quiet = [GENERAL, DEBUG]
-        if self.generation >= Generation.GEN4:
-            quiet.append(SIOV)
-        if self.generation >= Generation.GEN3:
-            quiet.append(INLINE)  # c4xxx inline IPsec; a no-op section in QAT20
-        if self.generation is Generation.GEN1:
-            quiet.append(WIRELESS)
-        return tuple(quiet)
+        traits = self.generation.traits
+        # [INLINE]: c4xxx reads inline IPsec from it; QAT20 skips it as a no-op.
+        optional = (
+            (SIOV, traits.siov),
+            (INLINE, traits.inline_ipsec or traits.qat20_driver),
+            (WIRELESS, traits.wireless_section),
+        )
+        return (GENERAL, DEBUG, *(name for name, special in optional if special))
+
+
+def kernel_sections(profile: DeviceProfile | None) -> tuple[str, ...]:
+    """:meth:`DeviceProfile.kernel_sections`; for a type no family has, those of gen2/gen3."""
+    return profile.kernel_sections() if profile is not None else (KERNEL, KERNEL_QAT)
+
+
+def quiet_sections(profile: DeviceProfile | None) -> tuple[str, ...]:
+    """:meth:`DeviceProfile.quiet_sections`; for a type no family has, ``GENERAL`` alone."""
+    return profile.quiet_sections() if profile is not None else (GENERAL,)
+
+
+def is_user_section(name: str, profile: DeviceProfile | None) -> bool:
+    """Whether the driver expands ``[name]`` per process on this device type.
+
+    Args:
+        name: a section name, exactly as in the file.
+        profile: the device type (``None``: a type no family has).
+
+    Returns:
+        False for the kernel, quiet and kernel-generated sections of that type; True for
+        every other name (``SSL``, ``SHIM``, and also ``KERNEL_QAT`` on gen4, as QAT20 does).
+    """
+    if ACCELERATOR.fullmatch(name):
+        return False
+    return name not in kernel_sections(profile) and name not in quiet_sections(profile)
 
 
 def profile_for(class_name: str) -> DeviceProfile | None:

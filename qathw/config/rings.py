@@ -3,8 +3,9 @@
 The kernel (``adf_config_device``) builds every bank's ring-to-service layout from
 ``ServicesEnabled``, then walks the sections — kernel sections first, then (gen4) the
 SIOV ADIs, then user sections in ASCII order, each process ``0 .. NumProcesses-1`` —
-and gives each instance ring pairs (reference §5.3, §6.1, §6.2; K17/K20
-``adf_cfg_bundle.c``, ``adf_cfg_device.c``, ``adf_cfg_instance.c``, ``adf_cfg_section.c``):
+and gives each instance ring pairs (docs/hardware.md#config-keys, #ring-capacity; OOT 1.7
+and QAT20 ``adf_cfg_bundle.c``, ``adf_cfg_device.c``, ``adf_cfg_instance.c``,
+``adf_cfg_section.c``):
 
 * within a process, instances are created by service in ``enum adf_cfg_service_type``
   order: CRYPTO, then COMP (Dc), then SYM, then ASYM; so with ``asym;sym`` every

@@ -22,16 +22,19 @@ from qathw.config import values
 from qathw.config.diagnostics import Diagnostic, Severity
 from qathw.config.document import MAX_STR_LEN, ConfigDocument, Entry, Section
 from qathw.config.profiles import (
+    ACCELERATOR,
     GENERAL,
     INLINE,
-    KERNEL,
     KERNEL_QAT,
     SIOV,
     WIRELESS,
     DeviceProfile,
+    is_user_section,
+    kernel_sections,
+    quiet_sections,
 )
 from qathw.config.values import Services, ServicesError
-from qathw.ids import Generation
+from qathw.ids import Generation, GenerationTraits
 
 #: Section names longer than this do not fit QAT_Engine / QATzip's buffer (64 with NUL).
 ENGINE_MAX_SECTION = 63
@@ -84,7 +87,6 @@ _RUNTIME_INSTANCE_WHATS = frozenset(
 _SECTION_KEYS = ("NumberCyInstances", "NumberDcInstances", "NumProcesses", "LimitDevAccess")
 _ALIASES = {"NumberCyInstances": "NumCyInstances", "NumberDcInstances": "NumDcInstances"}
 _DERIVED = re.compile(r"(?P<base>.+?)(_DEV[0-9]+)?_INT_[0-9]+")
-_ACCELERATOR = re.compile(r"Accelerator[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,10 @@ class _Checker:
     def gen(self) -> Generation | None:
         return self.profile.generation if self.profile else None
 
+    @property
+    def traits(self) -> GenerationTraits | None:
+        return self.profile.generation.traits if self.profile else None
+
     def diag(
         self,
         rule: str,
@@ -285,7 +291,7 @@ class _Checker:
         profile_entry = gen.entries.get("ServicesProfile")
         profile_name: str | None = None
         if profile_entry is not None:
-            if self.gen is Generation.GEN2:
+            if self.gen is not None and values.reads_services_profile(self.gen):
                 if profile_entry.value in values.PROFILES:
                     profile_name = profile_entry.value
                 else:
@@ -311,9 +317,7 @@ class _Checker:
                 "R2",
                 Severity.ERROR,
                 "ServicesEnabled is missing from [GENERAL]; the device does not start",
-                "add e.g. 'ServicesEnabled = "
-                + ("asym;sym" if self.gen and self.gen >= Generation.GEN4 else "cy;dc")
-                + "'",
+                f"add e.g. 'ServicesEnabled = {values.example_services(self.gen)}'",
                 where=self.at(None, gen),
             )
             return None
@@ -331,7 +335,11 @@ class _Checker:
                 where=self.at(entry),
             )
             return None
-        if self.gen is Generation.GEN2 and not (self.profile and self.profile.is_vf):
+        if (
+            self.profile
+            and not self.profile.is_vf
+            and self.profile.generation.traits.capability_keys
+        ):
             self.removed_services(gen, got)
         return got
 
@@ -381,7 +389,8 @@ class _Checker:
                     where=self.at(entry),
                 )
         hb = gen.entries.get("HeartbeatTimer")
-        if hb is not None and self.gen is not Generation.GEN1:
+        # An unknown type is checked too: every driver with a heartbeat refuses < 200.
+        if hb is not None and (self.traits is None or self.traits.heartbeat_ms is not None):
             n = values.kernel_ulong(hb.value)
             if n is None or n < 200:
                 self.diag(
@@ -393,10 +402,10 @@ class _Checker:
                     "use at least 200 (the default is 500)",
                     where=self.at(hb),
                 )
-        if self.gen in (Generation.GEN2, Generation.GEN3):
+        if self.traits and self.traits.deprecated_keys:
             for key in _DEPRECATED:
                 dep = gen.entries.get(key)
-                if dep is None or (key == "RateLimitingEnabled" and self.gen is Generation.GEN3):
+                if dep is None or (key == "RateLimitingEnabled" and self.traits.rate_limiting):
                     continue
                 self.diag(
                     "R20",
@@ -406,7 +415,7 @@ class _Checker:
                     f"with QAT.L.4.2x, drop {key}; it has no effect there",
                     where=self.at(dep),
                 )
-        if self.gen is Generation.GEN3 and self.profile and not self.profile.is_vf:
+        if self.profile and not self.profile.is_vf and self.profile.generation.traits.accel_units:
             self.accel_units(gen, services)
 
     def accel_units(self, gen: Section, services: Services | None) -> None:
@@ -479,24 +488,24 @@ class _Checker:
     # --- sections --------------------------------------------------------------------
 
     def sections(self, services: Services | None) -> tuple[list[SectionSpec], int]:
-        kernel_names = self.profile.kernel_sections() if self.profile else (KERNEL, KERNEL_QAT)
-        quiet = self.profile.quiet_sections() if self.profile else (GENERAL,)
+        kernel_names = kernel_sections(self.profile)
+        quiet = quiet_sections(self.profile)
         kernel: list[SectionSpec] = []
         user: list[SectionSpec] = []
         num_adis = 0
-        user_names = [n for n in self.doc.sections if n not in kernel_names and n not in quiet]
+        user_names = [n for n in self.doc.sections if is_user_section(n, self.profile)]
         for name, sec in self.doc.sections.items():
             if name in kernel_names:
                 spec = self.instance_section(sec, services, user=False)
                 if spec is not None:
                     kernel.append(spec)
-            elif name == SIOV and self.gen is not None and self.gen >= Generation.GEN4:
+            elif name == SIOV and name in quiet:  # special on this type: read it
                 num_adis = self.siov(sec)
-            elif name == INLINE and self.gen is not None and self.gen >= Generation.GEN3:
+            elif name == INLINE and name in quiet:
                 self.inline(sec)
             elif name in quiet:
                 continue
-            elif _ACCELERATOR.fullmatch(name):
+            elif ACCELERATOR.fullmatch(name):
                 self.diag(
                     "R18",
                     Severity.WARNING,
@@ -545,7 +554,7 @@ class _Checker:
             )
 
     def inline(self, sec: Section) -> None:
-        if self.gen is not Generation.GEN3:
+        if not (self.traits and self.traits.inline_ipsec):
             self.diag(
                 "R19",
                 Severity.WARNING,

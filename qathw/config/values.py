@@ -1,23 +1,25 @@
 """How the driver reads values: numbers, CoreAffinity lists, ServicesEnabled strings.
 
-Each function here mirrors one piece of driver code (reference notes in brackets):
+Each function here mirrors one piece of driver code (docs/hardware.md sections in brackets):
 
 * :func:`value_type` — ``adf_ctl``'s typing of a value (``utils::get_value_type``);
 * :func:`kernel_ulong` — the kernel's ``adf_cfg_set_value``: ``kstrtoul(v, 10)``, then
   ``kstrtoul(v, 16)``; this is how counts, ``NumProcesses``, ``LimitDevAccess`` and
-  ``IsPolled`` are read (§2);
-* :func:`core_affinity` — ``adf_cfg_set_core_number_for_instance`` (§5.2);
-* :func:`services` — the ``ServicesEnabled`` tables per generation (§6) and the ring-to-
-  service slot map each string selects (``adf_cfg_svcs``, ``adf_4xxx_svcs``).
+  ``IsPolled`` are read (docs/hardware.md#config-files);
+* :func:`core_affinity` — ``adf_cfg_set_core_number_for_instance`` (docs/hardware.md#config-files);
+* :func:`services` — the ``ServicesEnabled`` tables (docs/hardware.md#ring-capacity) and
+  the ring-to-service slot map each string selects (``adf_cfg_svcs``, ``adf_4xxx_svcs``),
+  one per :class:`~qathw.ids.ServicesGrammar`; a generation's grammar is one of its traits.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from qathw.ids import Generation
+from qathw.ids import Generation, GenerationTraits, ServicesGrammar
 
 _ULONG_MAX = (1 << 64) - 1
 _LONG_DIGITS = len(str((1 << 63) - 1))
@@ -133,7 +135,7 @@ def core_affinity(value: str) -> list[int]:
 
 
 def is_ring_size(value: int) -> bool:
-    """A valid ``NumConcurrent*Requests``: a power of two from 64 to 65536 (S17)."""
+    """A valid ``NumConcurrent*Requests``: a power of two from 64 to 65536 (OOT 1.7 SAL)."""
     return 64 <= value <= 65536 and value & (value - 1) == 0
 
 
@@ -141,8 +143,8 @@ def is_ring_size(value: int) -> bool:
 
 _C, _D, _S, _A, _N = Svc.CRYPTO, Svc.COMP, Svc.SYM, Svc.ASYM, Svc.NA
 
-# K17 adf_cfg_svcs (QAT1.7.L.4.8; the same strings in QAT.L.4.24 for gen2).
-_GEN2: dict[str, SlotMap] = {
+# OOT 1.7 adf_cfg_svcs (QAT1.7.L.4.8; the same strings in QAT.L.4.24 for gen2).
+_ADF_CFG_SVCS: dict[str, SlotMap] = {
     "cy": (_C, _C, _C, _C),
     "dc": (_D, _D, _D, _D),
     "sym": (_S, _S, _S, _S),
@@ -155,16 +157,16 @@ _GEN2: dict[str, SlotMap] = {
     "dc;sym": (_S, _S, _D, _D),
 }
 
-# K424 adf_profiles: the strings each ServicesProfile firmware image accepts.
+# OOT 4.24 adf_profiles: the strings each ServicesProfile firmware image accepts.
 PROFILES: dict[str, frozenset[str]] = {
-    "DEFAULT": frozenset(_GEN2),
-    "CUSTOM1": frozenset(_GEN2),
+    "DEFAULT": frozenset(_ADF_CFG_SVCS),
+    "CUSTOM1": frozenset(_ADF_CFG_SVCS),
     "CRYPTO": frozenset({"cy", "sym", "asym"}),
     "COMPRESSION": frozenset({"dc", "sym", "sym;dc", "dc;sym"}),
 }
 
-# K20 adf_4xxx_svcs (QAT20.L.1.1.50): bank b serves slot b mod 4.
-_GEN4: dict[str, SlotMap] = {
+# OOT QAT20 adf_4xxx_svcs (QAT20.L.1.1.50): bank b serves slot b mod 4.
+_ADF_4XXX_SVCS: dict[str, SlotMap] = {
     "dc": (_D, _D, _D, _D),
     "sym": (_S, _S, _S, _S),
     "asym": (_A, _A, _A, _A),
@@ -177,9 +179,9 @@ _GEN4: dict[str, SlotMap] = {
 }
 
 # The generic (token) path of QAT.L.4.2x / QAT20 used for c4xxx: its default slot map.
-_GEN3_DEFAULT: SlotMap = (_C, _C, _N, _D)
-_GEN3_TOKENS = ("cy", "dc", "asym", "sym")
-_GEN1_TOKEN = re.compile(r"(cy|dc)\d*")
+_SERVICE_TOKENS_SLOTS: SlotMap = (_C, _C, _N, _D)
+_SERVICE_TOKENS = ("cy", "dc", "asym", "sym")
+_ACCELERATOR_TOKEN = re.compile(r"(cy|dc)\d*")
 
 
 @dataclass(frozen=True)
@@ -241,14 +243,136 @@ class ServicesError(ValueError):
         self.hint = hint
 
 
+def _profile_strings(name: str) -> tuple[str, ...]:
+    allowed = PROFILES.get(name, PROFILES["DEFAULT"])
+    return tuple(s for s in _ADF_CFG_SVCS if s in allowed)
+
+
+def _hint(value: str, allowed: tuple[str, ...], special: str | None) -> str:
+    lower = value.lower().replace(",", ";")
+    if lower != value and lower in allowed:
+        return f"the comparison is exact and case-sensitive: write {lower!r}"
+    return special or "write one of " + ", ".join(allowed)
+
+
+def _read_adf_cfg_svcs(traits: GenerationTraits, value: str, profile: str | None) -> Services:
+    if value not in _ADF_CFG_SVCS:
+        special = (
+            f"{traits.label} has no 'asym;sym': write 'cy' for both"
+            if set(value.split(";")) == {"asym", "sym"}
+            else None
+        )
+        raise ServicesError(
+            f"Invalid services enabled: {value!r}", _hint(value, tuple(_ADF_CFG_SVCS), special)
+        )
+    name = profile if profile in PROFILES else "DEFAULT"
+    if value not in PROFILES[name]:
+        raise ServicesError(
+            f"Invalid ServicesEnabled {value} for ServicesProfile: {name}",
+            f"with ServicesProfile = {name} write one of " + ", ".join(_profile_strings(name)),
+        )
+    return Services(value, tuple(value.split(";")), _ADF_CFG_SVCS[value])
+
+
+def _adf_4xxx_svcs_hint(traits: GenerationTraits, value: str) -> str | None:
+    allowed = ", ".join(_ADF_4XXX_SVCS)
+    tokens = value.split(";")
+    if value == "cy":
+        return (
+            f"{traits.label} has no 'cy' service in QAT20.L.1.1.50: write 'asym;sym' (a Cy "
+            "instance then spans one asym and one sym bank)"
+        )
+    if len(tokens) > 2:
+        return f"{traits.label} runs at most two services: {allowed}"
+    if "cy" in tokens:
+        return f"replace 'cy' by 'asym' or 'sym': {allowed}"
+    return None
+
+
+def _read_adf_4xxx_svcs(traits: GenerationTraits, value: str, profile: str | None) -> Services:
+    if value not in _ADF_4XXX_SVCS:
+        raise ServicesError(
+            f"Invalid services enabled: {value!r}",
+            _hint(value, tuple(_ADF_4XXX_SVCS), _adf_4xxx_svcs_hint(traits, value)),
+        )
+    return Services(value, tuple(value.split(";")), _ADF_4XXX_SVCS[value])
+
+
+def _read_service_tokens(traits: GenerationTraits, value: str, profile: str | None) -> Services:
+    tokens = tuple(value.split(";"))
+    bad = [t for t in tokens if t not in _SERVICE_TOKENS]
+    if bad:
+        raise ServicesError(
+            f"Unknown token {bad[0]!r} to ServicesEnabled variables",
+            "use cy, dc, asym or sym, separated by ';'",
+        )
+    present = set(tokens)
+    for a, b in (("cy", "asym"), ("cy", "sym"), ("asym", "sym")):
+        if a in present and b in present:
+            raise ServicesError(
+                f"ServicesEnabled var {a} and {b} cannot co-exist", "enable only one of them"
+            )
+    return Services(value, tokens, _SERVICE_TOKENS_SLOTS, inferred=True)
+
+
+def _read_accelerator_tokens(traits: GenerationTraits, value: str, profile: str | None) -> Services:
+    # qatmux: cy0;cy1-style tokens, from sample files only (docs/hardware.md#ring-capacity).
+    tokens = tuple(value.split(";"))
+    if not all(_ACCELERATOR_TOKEN.fullmatch(t) for t in tokens):
+        raise ServicesError(
+            f"Invalid services enabled: {value!r}",
+            f"{traits.label} files list services per accelerator: cy0;cy1, cy, dc",
+        )
+    return Services(value, tokens, None)
+
+
+@dataclass(frozen=True)
+class _Grammar:
+    """One way of reading ``ServicesEnabled`` (a row of :data:`_GRAMMARS`)."""
+
+    table: dict[str, SlotMap]  # the exact strings accepted; empty where tokens are read
+    read: Callable[[GenerationTraits, str, str | None], Services]
+    example: str  # suggested when the key is missing
+    profiles: bool = False  # QAT.L.4.2x's ServicesProfile narrows the table
+
+
+_GRAMMARS: dict[ServicesGrammar, _Grammar] = {
+    ServicesGrammar.ACCELERATOR_TOKENS: _Grammar({}, _read_accelerator_tokens, "cy;dc"),
+    ServicesGrammar.ADF_CFG_SVCS: _Grammar(
+        _ADF_CFG_SVCS, _read_adf_cfg_svcs, "cy;dc", profiles=True
+    ),
+    ServicesGrammar.SERVICE_TOKENS: _Grammar({}, _read_service_tokens, "cy;dc"),
+    ServicesGrammar.ADF_4XXX_SVCS: _Grammar(_ADF_4XXX_SVCS, _read_adf_4xxx_svcs, "asym;sym"),
+}
+
+
 def accepted(generation: Generation, profile: str | None = None) -> tuple[str, ...]:
-    """The ``ServicesEnabled`` strings a generation (and gen2 ``ServicesProfile``) accepts."""
-    if generation is Generation.GEN2:
-        allowed = PROFILES.get(profile or "DEFAULT", PROFILES["DEFAULT"])
-        return tuple(s for s in _GEN2 if s in allowed)
-    if generation is Generation.GEN4:
-        return tuple(_GEN4)
-    return ()
+    """The exact ``ServicesEnabled`` strings a generation accepts.
+
+    Args:
+        generation: the device's generation.
+        profile: gen2 ``ServicesProfile``; ``None`` or unknown = DEFAULT.
+
+    Returns:
+        The strings, in the driver table's order; empty where the driver reads tokens
+        rather than a table (gen1, c4xxx).
+    """
+    grammar = _GRAMMARS[generation.traits.services_grammar]
+    if grammar.profiles:
+        return _profile_strings(profile or "DEFAULT")
+    return tuple(grammar.table)
+
+
+def reads_services_profile(generation: Generation) -> bool:
+    """Whether ``ServicesProfile`` narrows the generation's ``ServicesEnabled`` (4.2x gen2)."""
+    return _GRAMMARS[generation.traits.services_grammar].profiles
+
+
+def example_services(generation: Generation | None) -> str:
+    """A ``ServicesEnabled`` value to suggest for a generation (``None``: unknown type)."""
+    if generation is None:
+        return _GRAMMARS[ServicesGrammar.ADF_CFG_SVCS].example  # the most common files
+    return _GRAMMARS[generation.traits.services_grammar].example
 
 
 def services(generation: Generation, value: str, profile: str | None = None) -> Services:
@@ -265,64 +389,5 @@ def services(generation: Generation, value: str, profile: str | None = None) -> 
     Raises:
         ServicesError: the driver refuses the value.
     """
-    tokens = tuple(value.split(";"))
-    if generation is Generation.GEN2:
-        if value not in _GEN2:
-            raise ServicesError(
-                f"Invalid services enabled: {value!r}", _services_hint(generation, value)
-            )
-        name = profile if profile in PROFILES else "DEFAULT"
-        if value not in PROFILES[name]:
-            raise ServicesError(
-                f"Invalid ServicesEnabled {value} for ServicesProfile: {name}",
-                f"with ServicesProfile = {name} write one of "
-                + ", ".join(accepted(generation, name)),
-            )
-        return Services(value, tokens, _GEN2[value])
-    if generation is Generation.GEN4 or generation is Generation.GEN6:
-        if value not in _GEN4:
-            raise ServicesError(
-                f"Invalid services enabled: {value!r}", _services_hint(Generation.GEN4, value)
-            )
-        return Services(value, tokens, _GEN4[value])
-    if generation is Generation.GEN3:
-        bad = [t for t in tokens if t not in _GEN3_TOKENS]
-        if bad:
-            raise ServicesError(
-                f"Unknown token {bad[0]!r} to ServicesEnabled variables",
-                "use cy, dc, asym or sym, separated by ';'",
-            )
-        present = set(tokens)
-        for a, b in (("cy", "asym"), ("cy", "sym"), ("asym", "sym")):
-            if a in present and b in present:
-                raise ServicesError(
-                    f"ServicesEnabled var {a} and {b} cannot co-exist", "enable only one of them"
-                )
-        return Services(value, tokens, _GEN3_DEFAULT, inferred=True)
-    # gen1 (qatmux): per-accelerator tokens such as cy0;cy1; no source read (reference §6).
-    if not all(_GEN1_TOKEN.fullmatch(t) for t in tokens):
-        raise ServicesError(
-            f"Invalid services enabled: {value!r}",
-            "gen1 files list services per accelerator: cy0;cy1, cy, dc",
-        )
-    return Services(value, tokens, None)
-
-
-def _services_hint(generation: Generation, value: str) -> str:
-    allowed = accepted(generation)
-    lower = value.lower().replace(",", ";")
-    if lower != value and lower in allowed:
-        return f"the comparison is exact and case-sensitive: write {lower!r}"
-    if generation is Generation.GEN4:
-        if value == "cy":
-            return (
-                "4xxx has no 'cy' service in QAT20.L.1.1.50: write 'asym;sym' (a Cy instance "
-                "then spans one asym and one sym bank)"
-            )
-        if len(value.split(";")) > 2:
-            return "gen4 runs at most two services: " + ", ".join(allowed)
-        if "cy" in value.split(";"):
-            return "replace 'cy' by 'asym' or 'sym': " + ", ".join(allowed)
-    if generation is Generation.GEN2 and set(value.split(";")) == {"asym", "sym"}:
-        return "gen2 has no 'asym;sym': write 'cy' for both"
-    return "write one of " + ", ".join(allowed)
+    traits = generation.traits
+    return _GRAMMARS[traits.services_grammar].read(traits, value, profile)

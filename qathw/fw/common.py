@@ -1,14 +1,17 @@
 """Common request and response layouts shared by every QAT service.
 
 Sources: kernel ``icp_qat_fw.h``, DPDK ``qat_adf/icp_qat_fw.h``, qatlib ``icp_qat_fw.h``
-(reference qat-wire-format.md §2.1-2.3). Byte 7 of the request header is ``ext_flags``
-(DPDK/qatlib); the kernel declares bytes 6-7 as one u16 ``comn_req_flags``.
+(docs/hardware.md#request-header, #la-request and #response). Byte 7 of the request
+header is ``ext_flags`` (DPDK/qatlib); the kernel declares bytes 6-7 as one u16
+``comn_req_flags``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import enum
+
+from qathw.fw.spans import fields_struct, span
 
 REQ_DEFAULT_SZ = 128  # ICP_QAT_FW_REQ_DEFAULT_SZ
 RESP_DEFAULT_SZ = 32  # ICP_QAT_FW_RESP_DEFAULT_SZ
@@ -106,7 +109,7 @@ class ErrCode(enum.IntEnum):
     """Error codes (signed bytes) in ``cmp_err_code`` / ``xlat_err_code``.
 
     -14/-15 follow DPDK and qatlib; the kernel names them SSM/ENDPOINT instead
-    (reference §2.9). qathw follows DPDK: -17 is the endpoint error.
+    (docs/hardware.md#response). qathw follows DPDK: -17 is the endpoint error.
     """
 
     NO_ERROR = 0
@@ -241,10 +244,119 @@ class icp_qat_fw_comn_resp(ctypes.LittleEndianStructure):
     ]
 
 
+# --- where the fields are (byte offsets computed from the layouts above) ---------------
+# fakedev reads requests and writes responses by these names, and the request layer
+# writes requests and reads responses by them; docs/hardware.md#request-header,
+# #la-request and #response are the tables tests/fw/test_layouts.py pins them against.
+
+_REQ = icp_qat_fw_comn_req
+_RESP = icp_qat_fw_comn_resp
+
+_REQ_CMD_ID = span(_REQ, "comn_hdr.service_cmd_id")
+_REQ_SERVICE_TYPE = span(_REQ, "comn_hdr.service_type")
+_REQ_HDR_FLAGS = span(_REQ, "comn_hdr.hdr_flags")
+_REQ_SERV_FLAGS = span(_REQ, "comn_hdr.serv_specif_flags")
+_REQ_COMN_FLAGS = span(_REQ, "comn_hdr.comn_req_flags")
+_REQ_EXT_FLAGS = span(_REQ, "comn_hdr.ext_flags")
+_REQ_CD_PARS = span(_REQ, "cd_pars")
+_REQ_CD_ADDR = span(_REQ, "cd_pars.s.content_desc_addr")
+_REQ_CD_PARAMS_SZ = span(_REQ, "cd_pars.s.content_desc_params_sz")
+_REQ_MID = span(_REQ, "comn_mid")
+_REQ_OPAQUE = span(_REQ, "comn_mid.opaque_data")
+_REQ_SRC_ADDR = span(_REQ, "comn_mid.src_data_addr")
+_REQ_DST_ADDR = span(_REQ, "comn_mid.dest_data_addr")
+_REQ_SRC_LEN = span(_REQ, "comn_mid.src_length")
+_REQ_DST_LEN = span(_REQ, "comn_mid.dst_length")
+
+REQ_CMD_ID_OFFSET = _REQ_CMD_ID.offset
+REQ_SERVICE_TYPE_OFFSET = _REQ_SERVICE_TYPE.offset
+REQ_HDR_FLAGS_OFFSET = _REQ_HDR_FLAGS.offset
+REQ_SERV_SPECIF_FLAGS_OFFSET = _REQ_SERV_FLAGS.offset
+REQ_SERV_SPECIF_FLAGS_SZ = _REQ_SERV_FLAGS.size
+REQ_COMN_FLAGS_OFFSET = _REQ_COMN_FLAGS.offset
+REQ_EXT_FLAGS_OFFSET = _REQ_EXT_FLAGS.offset
+REQ_CD_PARS_OFFSET = _REQ_CD_PARS.offset  # LW 2-5: a CD address or 16 inline bytes
+REQ_CD_PARS_SZ = _REQ_CD_PARS.size
+REQ_CD_ADDR_OFFSET = _REQ_CD_ADDR.offset
+REQ_CD_PARAMS_SZ_OFFSET = _REQ_CD_PARAMS_SZ.offset
+REQ_MID_OFFSET = _REQ_MID.offset  # comn_mid: the cookie, buffer addresses and lengths
+REQ_OPAQUE_OFFSET = _REQ_OPAQUE.offset
+REQ_OPAQUE_SZ = _REQ_OPAQUE.size
+REQ_SRC_ADDR_OFFSET = _REQ_SRC_ADDR.offset
+REQ_DST_ADDR_OFFSET = _REQ_DST_ADDR.offset
+REQ_SRC_LEN_OFFSET = _REQ_SRC_LEN.offset
+REQ_DST_LEN_OFFSET = _REQ_DST_LEN.offset
+
+# Runs of adjacent request fields read in one call, each starting at the offset named.
+# At REQ_CMD_ID_OFFSET: service_cmd_id, service_type, hdr_flags, serv_specif_flags,
+# comn_req_flags, ext_flags.
+REQ_HEADER_FIELDS = fields_struct(
+    _REQ_CMD_ID, _REQ_SERVICE_TYPE, _REQ_HDR_FLAGS, _REQ_SERV_FLAGS, _REQ_COMN_FLAGS, _REQ_EXT_FLAGS
+)
+# At REQ_SERV_SPECIF_FLAGS_OFFSET: serv_specif_flags.
+REQ_SERV_SPECIF_FLAGS_FIELD = fields_struct(_REQ_SERV_FLAGS)
+# At REQ_CD_ADDR_OFFSET: content_desc_addr; or content_desc_addr, content_desc_params_sz.
+REQ_CD_ADDR_FIELD = fields_struct(_REQ_CD_ADDR)
+REQ_CD_FIELDS = fields_struct(_REQ_CD_ADDR, _REQ_CD_PARAMS_SZ)
+# At REQ_OPAQUE_OFFSET: opaque_data.
+REQ_OPAQUE_FIELD = fields_struct(_REQ_OPAQUE)
+# At REQ_OPAQUE_OFFSET: opaque_data, src_data_addr, dest_data_addr, src_length, dst_length.
+REQ_MID_FIELDS = fields_struct(
+    _REQ_OPAQUE, _REQ_SRC_ADDR, _REQ_DST_ADDR, _REQ_SRC_LEN, _REQ_DST_LEN
+)
+# At REQ_SRC_ADDR_OFFSET: src_data_addr, dest_data_addr, src_length, dst_length.
+REQ_BUFFER_FIELDS = fields_struct(_REQ_SRC_ADDR, _REQ_DST_ADDR, _REQ_SRC_LEN, _REQ_DST_LEN)
+
+_RESP_HEADER = span(_RESP, "comn_hdr")
+_RESP_RESRVD1 = span(_RESP, "comn_hdr.resrvd1")
+_RESP_SERVICE_ID = span(_RESP, "comn_hdr.service_id")
+_RESP_TYPE = span(_RESP, "comn_hdr.response_type")
+_RESP_HDR_FLAGS = span(_RESP, "comn_hdr.hdr_flags")
+_RESP_XLAT_ERR = span(_RESP, "comn_hdr.comn_error.xlat_err_code")
+_RESP_CMP_ERR = span(_RESP, "comn_hdr.comn_error.cmp_err_code")
+_RESP_STATUS = span(_RESP, "comn_hdr.comn_status")
+_RESP_CMD_ID = span(_RESP, "comn_hdr.cmd_id")
+_RESP_OPAQUE = span(_RESP, "opaque_data")
+_RESP_SERV_SPECIF = span(_RESP, "resrvd")
+
+RESP_HEADER_OFFSET = _RESP_HEADER.offset
+RESP_HEADER_SZ = _RESP_HEADER.size
+RESP_SERVICE_ID_OFFSET = _RESP_SERVICE_ID.offset
+RESP_TYPE_OFFSET = _RESP_TYPE.offset
+RESP_HDR_FLAGS_OFFSET = _RESP_HDR_FLAGS.offset
+RESP_XLAT_ERR_OFFSET = _RESP_XLAT_ERR.offset
+RESP_CMP_ERR_OFFSET = _RESP_CMP_ERR.offset
+RESP_STATUS_OFFSET = _RESP_STATUS.offset
+RESP_CMD_ID_OFFSET = _RESP_CMD_ID.offset
+RESP_OPAQUE_OFFSET = _RESP_OPAQUE.offset
+RESP_OPAQUE_SZ = _RESP_OPAQUE.size
+RESP_SERV_SPECIF_OFFSET = _RESP_SERV_SPECIF.offset  # COMP: counters and checksums
+RESP_SERV_SPECIF_SZ = _RESP_SERV_SPECIF.size
+
+# At RESP_HEADER_OFFSET, a whole response: the eight header bytes (the error codes
+# signed), opaque_data and the service-specific bytes, both as raw bytes.
+RESPONSE_FIELDS = fields_struct(
+    _RESP_RESRVD1,
+    _RESP_SERVICE_ID,
+    _RESP_TYPE,
+    _RESP_HDR_FLAGS,
+    _RESP_XLAT_ERR,
+    _RESP_CMP_ERR,
+    _RESP_STATUS,
+    _RESP_CMD_ID,
+    _RESP_OPAQUE.raw(),
+    _RESP_SERV_SPECIF.raw(),
+)
+# At RESP_XLAT_ERR_OFFSET: xlat_err_code, cmp_err_code (signed).
+RESP_ERROR_FIELDS = fields_struct(_RESP_XLAT_ERR, _RESP_CMP_ERR)
+# At RESP_OPAQUE_OFFSET: opaque_data, as the integer the request carried.
+RESP_OPAQUE_FIELD = fields_struct(_RESP_OPAQUE)
+
+
 def null_request(opaque: int) -> bytes:
     """A 128-byte NULL request (service 0, command 1, valid) carrying ``opaque``.
 
-    This is the request DPDK sends to probe the firmware version (reference §5 item 2).
+    This is the request DPDK sends to probe the firmware version (docs/hardware.md#known-answers).
     """
     req = icp_qat_fw_comn_req()
     req.comn_hdr.service_cmd_id = NULL_REQ_SERV_ID

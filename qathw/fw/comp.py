@@ -1,7 +1,7 @@
 """Compression (deflate) request and response layouts.
 
-Sources: kernel ``icp_qat_fw_comp.h``, DPDK ``qat_adf/icp_qat_fw_comp.h`` (reference
-qat-wire-format.md §3.5). Requests carry the slice config words inline
+Sources: kernel ``icp_qat_fw_comp.h``, DPDK ``qat_adf/icp_qat_fw_comp.h`` (table in
+docs/hardware.md#comp-request). Requests carry the slice config words inline
 (``comn_req_flags`` CD_FLD_TYPE = 16-byte data), as both the kernel and DPDK do.
 """
 
@@ -15,6 +15,7 @@ from qathw.fw.common import (
     icp_qat_fw_comn_req_mid,
     icp_qat_fw_comn_resp_hdr,
 )
+from qathw.fw.spans import fields_struct, span
 
 
 class CompCmd(enum.IntEnum):
@@ -187,3 +188,49 @@ class icp_qat_fw_comp_resp(ctypes.LittleEndianStructure):
         ("opaque_data", ctypes.c_uint64),
         ("comp_resp_pars", icp_qat_fw_resp_comp_pars),
     ]
+
+
+# --- where the fields are (byte offsets computed from the layouts above) ---------------
+_REQ = icp_qat_fw_comp_req
+_RESP = icp_qat_fw_comp_resp
+
+# Gen4 (qathw.fw.comp20): each word is stored big-endian.
+_REQ_SLICE_CFG_LOWER = span(_REQ, "cd_pars.sl.comp_slice_cfg_word[0]")
+_REQ_SLICE_CFG_UPPER = span(_REQ, "cd_pars.sl.comp_slice_cfg_word[1]")
+_REQ_COMP_LEN = span(_REQ, "comp_pars.comp_len")
+_REQ_OUT_BUFFER_SZ = span(_REQ, "comp_pars.out_buffer_sz")
+_REQ_INITIAL_CRC32 = span(_REQ, "comp_pars.initial_crc32")
+_REQ_INITIAL_ADLER = span(_REQ, "comp_pars.initial_adler")
+_REQ_PAR_FLAGS = span(_REQ, "comp_pars.req_par_flags")
+_RESP_INPUT_COUNTER = span(_RESP, "comp_resp_pars.input_byte_counter")
+_RESP_OUTPUT_COUNTER = span(_RESP, "comp_resp_pars.output_byte_counter")
+_RESP_CRC32 = span(_RESP, "comp_resp_pars.curr_crc32")
+_RESP_ADLER32 = span(_RESP, "comp_resp_pars.curr_adler_32")
+
+REQ_SLICE_CFG_LOWER_OFFSET = _REQ_SLICE_CFG_LOWER.offset
+REQ_SLICE_CFG_UPPER_OFFSET = _REQ_SLICE_CFG_UPPER.offset
+REQ_COMP_LEN_OFFSET = _REQ_COMP_LEN.offset
+REQ_OUT_BUFFER_SZ_OFFSET = _REQ_OUT_BUFFER_SZ.offset
+REQ_INITIAL_CRC32_OFFSET = _REQ_INITIAL_CRC32.offset
+REQ_INITIAL_ADLER_OFFSET = _REQ_INITIAL_ADLER.offset
+REQ_PAR_FLAGS_OFFSET = _REQ_PAR_FLAGS.offset  # req_par_flags
+# Response byte where the counters and checksums begin (the request layer reads them there).
+RESP_COMP_PARS_OFFSET = icp_qat_fw_comp_resp.comp_resp_pars.offset
+RESP_INPUT_COUNTER_OFFSET = _RESP_INPUT_COUNTER.offset
+RESP_OUTPUT_COUNTER_OFFSET = _RESP_OUTPUT_COUNTER.offset
+RESP_CRC32_OFFSET = _RESP_CRC32.offset
+RESP_ADLER32_OFFSET = _RESP_ADLER32.offset
+
+# Runs of adjacent fields read or written in one call, each starting at the offset named.
+# At REQ_SLICE_CFG_LOWER_OFFSET: the lower and upper slice config words (big-endian).
+REQ_SLICE_CFG_FIELDS = fields_struct(_REQ_SLICE_CFG_LOWER, _REQ_SLICE_CFG_UPPER, byte_order=">")
+# At REQ_COMP_LEN_OFFSET: comp_len, out_buffer_sz, initial_crc32, initial_adler,
+# req_par_flags.
+REQ_COMP_PARAM_FIELDS = fields_struct(
+    _REQ_COMP_LEN, _REQ_OUT_BUFFER_SZ, _REQ_INITIAL_CRC32, _REQ_INITIAL_ADLER, _REQ_PAR_FLAGS
+)
+# At RESP_COMP_PARS_OFFSET: input_byte_counter, output_byte_counter, curr_crc32,
+# curr_adler_32.
+RESP_COMP_PARAM_FIELDS = fields_struct(
+    _RESP_INPUT_COUNTER, _RESP_OUTPUT_COUNTER, _RESP_CRC32, _RESP_ADLER32
+)

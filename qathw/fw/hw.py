@@ -1,13 +1,16 @@
 """Slice configuration blocks that live in content descriptors (``icp_qat_hw.h``).
 
 Cipher config word, auth setup block, hash state sizes, and the gen2 compression slice
-config word. Sources: kernel and DPDK ``icp_qat_hw.h`` (reference qat-wire-format.md §3).
+config word. Sources: kernel and DPDK ``icp_qat_hw.h`` (docs/hardware.md#content-descriptors).
 """
 
 from __future__ import annotations
 
 import ctypes
 import enum
+import struct
+
+from qathw.fw.spans import fields_struct, span
 
 
 class CipherAlgo(enum.IntEnum):
@@ -199,6 +202,30 @@ BLOCK_SZ = {
 GALOIS_H_SZ = 16
 GALOIS_LEN_A_SZ = 8
 GALOIS_E_CTR0_SZ = 16
+# GALOIS_128 state2 is H, len(A), E(K, CTR0); len(A) opens with the AAD length, big-endian.
+GALOIS_LEN_A_OFFSET = GALOIS_H_SZ
+GALOIS_AAD_LEN_FIELD = struct.Struct(">I")
+
+# --- where the fields are in a CD's blocks (byte offsets computed from the layouts) -----
+CIPHER_CONFIG_SZ = ctypes.sizeof(icp_qat_hw_cipher_config)  # legacy block: the key follows
+UCS_CIPHER_CONFIG_SZ = ctypes.sizeof(icp_qat_hw_ucs_cipher_config)  # UCS block: the key follows
+_CIPHER_CONFIG_VAL = span(icp_qat_hw_cipher_config, "val")
+# Single pass (UCS): the word after the config value holds the AAD size.
+_CIPHER_CONFIG_UPPER = span(icp_qat_hw_ucs_cipher_config, "reserved[0]")
+CIPHER_CONFIG_UPPER_OFFSET = _CIPHER_CONFIG_UPPER.offset
+AUTH_SETUP_SZ = ctypes.sizeof(icp_qat_hw_auth_setup)  # state1 follows it
+_AUTH_CONFIG = span(icp_qat_hw_auth_setup, "auth_config.config")
+_AUTH_COUNTER = span(icp_qat_hw_auth_setup, "auth_counter.counter")
+AUTH_COUNTER_OFFSET = _AUTH_COUNTER.offset
+
+# At the cipher block's start: the config value.
+CIPHER_CONFIG_FIELD = fields_struct(_CIPHER_CONFIG_VAL)
+# At CIPHER_CONFIG_UPPER_OFFSET of the cipher block: the upper config word.
+CIPHER_CONFIG_UPPER_FIELD = fields_struct(_CIPHER_CONFIG_UPPER)
+# At the auth setup's start: the config word.
+AUTH_CONFIG_FIELD = fields_struct(_AUTH_CONFIG)
+# At AUTH_COUNTER_OFFSET of the auth setup: the counter, big-endian (kernel ``__be32``).
+AUTH_COUNTER_FIELD = fields_struct(_AUTH_COUNTER, byte_order=">")
 
 HW_DEFAULT_ALIGNMENT = 8
 

@@ -1,7 +1,7 @@
 """Lookaside (LA) symmetric-crypto request layouts and flags.
 
-Sources: kernel ``icp_qat_fw_la.h``, DPDK ``qat_adf/icp_qat_fw_la.h`` (reference
-qat-wire-format.md §2.2, §2.4-2.7, §3.3).
+Sources: kernel ``icp_qat_fw_la.h``, DPDK ``qat_adf/icp_qat_fw_la.h`` (tables in
+docs/hardware.md#la-request and #content-descriptors).
 
 Two of the C parameter blocks are ``packed`` or end in a u64-aligned union, so their
 ctypes form is longer than the bytes they own in a request; they are only ever used as
@@ -23,10 +23,8 @@ from qathw.fw.common import (
     icp_qat_fw_comn_req_mid,
     icp_qat_fw_comn_req_rqpars,
 )
+from qathw.fw.spans import fields_struct, span
 
-CIPHER_REQ_PARAMS_OFFSET = 56  # serv_specif_rqpars + ICP_QAT_FW_CIPHER_REQUEST_PARAMETERS_OFFSET
-AUTH_REQ_PARAMS_OFFSET = 80  # serv_specif_rqpars + ICP_QAT_FW_HASH_REQUEST_PARAMETERS_OFFSET (24)
-CD_CTRL_OFFSET = 108
 CCM_GCM_AAD_SZ_MAX = 240
 
 
@@ -191,9 +189,6 @@ class icp_qat_fw_la_auth_req_params(ctypes.LittleEndianStructure):
     ]
 
 
-AUTH_REQ_PARAMS_SZ = 28  # bytes the packed C struct owns
-
-
 class icp_qat_fw_la_cipher_20_req_params(ctypes.LittleEndianStructure):
     """Gen4 UCS single-pass cipher parameters at request byte 56 (AES-GCM, ChaChaPoly)."""
 
@@ -210,4 +205,93 @@ class icp_qat_fw_la_cipher_20_req_params(ctypes.LittleEndianStructure):
     ]
 
 
-CIPHER_20_REQ_PARAMS_SZ = 52  # bytes owned inside the request (13 longwords)
+# --- where the fields are (byte offsets computed from the layouts above) ---------------
+# Sizes of the parameter blocks as the request owns them: C packs the auth parameters,
+# and the single-pass block ends in C's tail padding (module note).
+AUTH_REQ_PARAMS_SZ = (
+    icp_qat_fw_la_auth_req_params.auth_res_sz.offset
+    + icp_qat_fw_la_auth_req_params.auth_res_sz.size
+)
+CIPHER_20_REQ_PARAMS_SZ = (
+    icp_qat_fw_la_cipher_20_req_params.spc_auth_res_sz.offset
+    + icp_qat_fw_la_cipher_20_req_params.spc_auth_res_sz.size
+)
+
+_BULK = icp_qat_fw_la_bulk_req
+# ICP_QAT_FW_CIPHER_REQUEST_PARAMETERS_OFFSET: the cipher parameters open serv_specif_rqpars;
+# ICP_QAT_FW_HASH_REQUEST_PARAMETERS_OFFSET: the auth parameters follow them.
+CIPHER_REQ_PARAMS_OFFSET = _BULK.serv_specif_rqpars.offset
+AUTH_REQ_PARAMS_OFFSET = CIPHER_REQ_PARAMS_OFFSET + ctypes.sizeof(icp_qat_fw_la_cipher_req_params)
+CD_CTRL_OFFSET = _BULK.cd_ctrl.offset
+CD_CTRL_SZ = _BULK.cd_ctrl.size
+
+_CIPHER = icp_qat_fw_la_cipher_req_params
+_AUTH = icp_qat_fw_la_auth_req_params
+_SPC = icp_qat_fw_la_cipher_20_req_params
+_C = CIPHER_REQ_PARAMS_OFFSET
+_A = AUTH_REQ_PARAMS_OFFSET
+
+_REQ_CIPHER_OFF = span(_CIPHER, "cipher_offset", _C)
+_REQ_CIPHER_LEN = span(_CIPHER, "cipher_length", _C)
+_REQ_CIPHER_IV = span(_CIPHER, "u", _C)  # an inline IV, or its address
+_REQ_CIPHER_IV_PTR = span(_CIPHER, "u.s.cipher_IV_ptr", _C)
+_REQ_AUTH_OFF = span(_AUTH, "auth_off", _A)
+_REQ_AUTH_LEN = span(_AUTH, "auth_len", _A)
+_REQ_AAD_ADDR = span(_AUTH, "u1.aad_adr", _A)  # or auth_partial_st_prefix (mode-2 HMAC)
+_REQ_AUTH_RES_ADDR = span(_AUTH, "auth_res_addr", _A)
+_REQ_AAD_SZ = span(_AUTH, "u2.aad_sz", _A)  # or inner_prefix_sz
+_REQ_HASH_STATE_SZ = span(_AUTH, "hash_state_sz", _A)
+_REQ_AUTH_RES_SZ = span(_AUTH, "auth_res_sz", _A)
+_REQ_SPC_AAD_OFF = span(_SPC, "spc_aad_offset", _C)
+_REQ_SPC_AAD_SZ = span(_SPC, "spc_aad_sz", _C)
+_REQ_SPC_AAD_ADDR = span(_SPC, "spc_aad_addr", _C)
+_REQ_SPC_AUTH_RES_ADDR = span(_SPC, "spc_auth_res_addr", _C)
+_REQ_SPC_AUTH_RES_SZ = span(_SPC, "spc_auth_res_sz", _C)
+
+REQ_CIPHER_OFF_OFFSET = _REQ_CIPHER_OFF.offset  # cipher_offset
+REQ_CIPHER_LEN_OFFSET = _REQ_CIPHER_LEN.offset  # cipher_length
+REQ_CIPHER_IV_OFFSET = _REQ_CIPHER_IV.offset  # cipher_IV_array, or cipher_IV_ptr
+REQ_CIPHER_IV_SZ = _REQ_CIPHER_IV.size
+REQ_AUTH_OFF_OFFSET = _REQ_AUTH_OFF.offset
+REQ_AUTH_LEN_OFFSET = _REQ_AUTH_LEN.offset
+REQ_AAD_ADDR_OFFSET = _REQ_AAD_ADDR.offset
+REQ_AUTH_RES_ADDR_OFFSET = _REQ_AUTH_RES_ADDR.offset
+REQ_AAD_SZ_OFFSET = _REQ_AAD_SZ.offset
+REQ_HASH_STATE_SZ_OFFSET = _REQ_HASH_STATE_SZ.offset
+REQ_AUTH_RES_SZ_OFFSET = _REQ_AUTH_RES_SZ.offset
+REQ_SPC_AAD_OFF_OFFSET = _REQ_SPC_AAD_OFF.offset  # spc_aad_offset
+REQ_SPC_AAD_SZ_OFFSET = _REQ_SPC_AAD_SZ.offset
+REQ_SPC_AAD_ADDR_OFFSET = _REQ_SPC_AAD_ADDR.offset
+REQ_SPC_AUTH_RES_ADDR_OFFSET = _REQ_SPC_AUTH_RES_ADDR.offset
+REQ_SPC_AUTH_RES_SZ_OFFSET = _REQ_SPC_AUTH_RES_SZ.offset
+
+# Runs of adjacent request fields read in one call, each starting at the offset named.
+# At REQ_CIPHER_OFF_OFFSET: cipher_offset, cipher_length.
+REQ_CIPHER_REGION_FIELDS = fields_struct(_REQ_CIPHER_OFF, _REQ_CIPHER_LEN)
+# At REQ_CIPHER_IV_OFFSET: cipher_IV_ptr.
+REQ_CIPHER_IV_PTR_FIELD = fields_struct(_REQ_CIPHER_IV_PTR)
+# At REQ_AUTH_OFF_OFFSET: auth_off, auth_len.
+REQ_AUTH_REGION_FIELDS = fields_struct(_REQ_AUTH_OFF, _REQ_AUTH_LEN)
+# At REQ_AAD_ADDR_OFFSET: aad_adr. At REQ_AUTH_RES_ADDR_OFFSET: auth_res_addr.
+REQ_AAD_ADDR_FIELD = fields_struct(_REQ_AAD_ADDR)
+REQ_AUTH_RES_ADDR_FIELD = fields_struct(_REQ_AUTH_RES_ADDR)
+# At REQ_AUTH_OFF_OFFSET: auth_off, auth_len, aad_adr, auth_res_addr, aad_sz,
+# hash_state_sz, auth_res_sz.
+REQ_AUTH_PARAM_FIELDS = fields_struct(
+    _REQ_AUTH_OFF,
+    _REQ_AUTH_LEN,
+    _REQ_AAD_ADDR,
+    _REQ_AUTH_RES_ADDR,
+    _REQ_AAD_SZ,
+    _REQ_HASH_STATE_SZ,
+    _REQ_AUTH_RES_SZ,
+)
+# At REQ_SPC_AAD_OFF_OFFSET: spc_aad_offset, spc_aad_sz, spc_aad_addr, spc_auth_res_addr,
+# spc_auth_res_sz.
+REQ_SPC_PARAM_FIELDS = fields_struct(
+    _REQ_SPC_AAD_OFF,
+    _REQ_SPC_AAD_SZ,
+    _REQ_SPC_AAD_ADDR,
+    _REQ_SPC_AUTH_RES_ADDR,
+    _REQ_SPC_AUTH_RES_SZ,
+)

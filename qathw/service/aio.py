@@ -1,7 +1,7 @@
 """asyncio: ``await instance.perform_async(op)`` without blocking the event loop.
 
 A :class:`LoopDriver` drives one channel's completions from one event loop while any
-awaited work is pending:
+awaited work is pending (:mod:`~qathw.service.calls` awaits ops and batches with it):
 
 * epoll-mode instances (``IsPolled = 2``): the ring interrupt's eventfd is watched with
   ``loop.add_reader``; the loop polls when the device signals, plus a slow timer that
@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 from qathw.errors import DeviceRestartError, RingFullError
 from qathw.service.completion import Channel, Handle, Work
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _SPIN = 100  # empty polls before the first nap
 _NAP_MAX = 1e-3
@@ -103,11 +107,31 @@ class LoopDriver:
                 await asyncio.sleep(nap)
                 nap = min(nap * 2, _NAP_MAX)
 
-    async def run(self, work: Work, *, single: bool, return_exceptions: bool = False) -> Any:
-        """Submit ``work`` and await its result (back-pressure: waits for ring room)."""
-        future: asyncio.Future[Handle] = self.loop.create_future()
+    async def run(self, work: Work[T]) -> Handle[T]:
+        """Submit one op's ``work`` and await its handle, done (waits for ring room).
 
-        def done(handle: Handle) -> None:
+        Raises:
+            DeviceFatalError: the device failed.
+        """
+
+        def send(done: Callable[[Handle[T]], object]) -> Handle[T]:
+            return self.channel.submit(work, single=True, callback=done, block=False)
+
+        return await self._run(send)
+
+    async def run_batch(self, work: Work[T]) -> Handle[list[T]]:
+        """As :meth:`run`, for a batch's work (the handle's result is a list)."""
+
+        def send(done: Callable[[Handle[list[T]]], object]) -> Handle[list[T]]:
+            return self.channel.submit(work, single=False, callback=done, block=False)
+
+        return await self._run(send)
+
+    async def _run(self, send: Callable[[Callable[[Handle[R]], object]], Handle[R]]) -> Handle[R]:
+        """Call ``send(callback)`` until the ring takes the work, then await the callback."""
+        future: asyncio.Future[Handle[R]] = self.loop.create_future()
+
+        def done(handle: Handle[R]) -> None:
             self.pending -= 1
             if not future.done():
                 future.set_result(handle)
@@ -116,7 +140,7 @@ class LoopDriver:
         try:
             while True:
                 try:
-                    self.channel.submit(work, single=single, callback=done, block=False)
+                    send(done)
                     break
                 except (RingFullError, DeviceRestartError):
                     self._start()  # poll meanwhile, then try again
@@ -125,5 +149,4 @@ class LoopDriver:
             self.pending -= 1
             raise
         self._start()
-        handle = await future
-        return handle.result(0, return_exceptions=return_exceptions)
+        return await future

@@ -18,14 +18,14 @@ classes and pass bytes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from qathw.dma import DmaBuffer, DmaPool
 from qathw.errors import DmaError
 from qathw.fw.sgl import SGL_DESC_ALIGN, SGL_MAX_ENTRIES
-from qathw.service import ops
+from qathw.service import wire
 
-_DATA_ALIGN = 64  # cache line: what DPDK aligns data buffers to
+DATA_ALIGN = 64  # cache line: what DPDK aligns data buffers to
 
 
 def lines(size: int) -> int:
@@ -34,7 +34,7 @@ def lines(size: int) -> int:
     Every allocation of the request layer is whole lines: one that ended mid-line would
     leave a sliver before the next aligned one, and slivers slow every later allocation.
     """
-    return (max(size, 1) + _DATA_ALIGN - 1) // _DATA_ALIGN * _DATA_ALIGN
+    return (max(size, 1) + DATA_ALIGN - 1) // DATA_ALIGN * DATA_ALIGN
 
 
 def as_view(data: object, what: str = "data") -> memoryview:
@@ -162,7 +162,7 @@ class ScatterBuffer:
         self._sizes = list(sizes)
         self._pool: DmaPool | None = pool
         self._owner = owner
-        desc = ops.sgl_descriptor([(b.iova, n) for b, n in zip(pages, self._sizes, strict=True)])
+        desc = wire.sgl_descriptor([(b.iova, n) for b, n in zip(pages, self._sizes, strict=True)])
         try:
             self._desc = pool.alloc(lines(len(desc)), align=SGL_DESC_ALIGN)
         except BaseException:
@@ -228,6 +228,10 @@ class ScatterBuffer:
 
 
 UserBuffer = DeviceBuffer | ScatterBuffer
+# What a session call takes as data, checked at run time (a str raises TypeError, as in
+# cryptography): a bytes-like object, a list or tuple of them (the pieces of a
+# scatter-gather request), or a DeviceBuffer / ScatterBuffer.
+Data: TypeAlias = object
 
 
 class Staged:
@@ -245,7 +249,7 @@ class Staged:
 
     def __init__(
         self,
-        ref: ops.Buffer,
+        ref: wire.Buffer,
         blocks: list[DmaBuffer],
         pieces: list[tuple[DmaBuffer, int]],
         pool: DmaPool | None,
@@ -295,7 +299,7 @@ class Staged:
 
 def _alloc(pool: DmaPool, size: int, blocks: list[DmaBuffer]) -> DmaBuffer:
     try:
-        block = pool.alloc(lines(size), align=_DATA_ALIGN)
+        block = pool.alloc(lines(size), align=DATA_ALIGN)
     except BaseException:
         for b in blocks:
             pool.free(b)
@@ -332,7 +336,7 @@ def stage(pool: DmaPool, data: object, *, extra: int = 0) -> Staged:
         block = _alloc(pool, len(src) + extra, blocks)
         block.view[: len(src)] = src
         return Staged(
-            ops.Flat(block.iova, len(src) + extra),
+            wire.Flat(block.iova, len(src) + extra),
             blocks,
             [(block, len(src) + extra)],
             pool,
@@ -354,7 +358,7 @@ def stage_output(pool: DmaPool, sizes: Sequence[int], *, scatter: bool) -> Stage
     if not scatter:
         total = sum(sizes)
         block = _alloc(pool, total, blocks)
-        return Staged(ops.Flat(block.iova, total), blocks, [(block, total)], pool, None, False)
+        return Staged(wire.Flat(block.iova, total), blocks, [(block, total)], pool, None, False)
     placed = [(_alloc(pool, n, blocks), n) for n in sizes]
     return _with_descriptor(pool, blocks, placed, None)
 
@@ -365,7 +369,7 @@ def _with_descriptor(
     placed: list[tuple[DmaBuffer, int]],
     source: list[memoryview] | None,
 ) -> Staged:
-    desc_bytes = ops.sgl_descriptor([(b.iova, n) for b, n in placed])
+    desc_bytes = wire.sgl_descriptor([(b.iova, n) for b, n in placed])
     try:
         desc = pool.alloc(lines(len(desc_bytes)), align=SGL_DESC_ALIGN)
     except BaseException:
@@ -375,7 +379,7 @@ def _with_descriptor(
     blocks.append(desc)
     desc.view[: len(desc_bytes)] = desc_bytes
     total = sum(n for _, n in placed)
-    return Staged(ops.Sgl(desc.iova, total), blocks, placed, pool, source, False)
+    return Staged(wire.Sgl(desc.iova, total), blocks, placed, pool, source, False)
 
 
 def check_owner(buf: UserBuffer, owner: object, what: str = "data") -> None:
@@ -398,11 +402,11 @@ def borrow(buf: UserBuffer, owner: object, what: str = "data") -> Staged:
     if isinstance(buf, DeviceBuffer):
         buf.view  # noqa: B018 - raises DmaError when freed
         piece: list[tuple[DmaBuffer, int]] = [(_Region(buf), len(buf))]
-        return Staged(ops.Flat(buf.iova, len(buf)), [], piece, None, None, True)
+        return Staged(wire.Flat(buf.iova, len(buf)), [], piece, None, None, True)
     if buf._pool is None:
         raise DmaError(f"{buf!r} was freed")
     pieces: list[tuple[Any, int]] = list(zip(buf._blocks, buf._sizes, strict=True))
-    return Staged(ops.Sgl(buf.iova, len(buf)), [], pieces, None, None, True)
+    return Staged(wire.Sgl(buf.iova, len(buf)), [], pieces, None, None, True)
 
 
 class _Region:

@@ -4,11 +4,11 @@ A QAT symmetric request points at a *content descriptor* (CD) in DMA memory: the
 configuration words, the key, the hash states. Its header and control block (``cd_ctrl``)
 say which command runs, where in the CD each block is, and how the slices chain. All of
 that is fixed for a session, so it is built once here as a :class:`LaSetup` (CD bytes plus
-a 128-byte request template); :mod:`qathw.service.ops` then fills the per-operation
+a 128-byte request template); :mod:`qathw.service.wire` then fills the per-operation
 fields of a copy of the template.
 
 The target is a gen4 (4xxx) endpoint, and the CD forms follow DPDK's choices there
-(reference qat-wire-format.md §3):
+(docs/hardware.md#content-descriptors):
 
 * AES-CBC, DES-CBC, 3DES-CBC, AES-XTS: the legacy cipher slice (8-byte config, key);
   decryption with ``KEY_CONVERT`` (the slice derives the decryption key schedule).
@@ -31,9 +31,7 @@ request (:func:`compression_session`).
 
 from __future__ import annotations
 
-import ctypes
 import enum
-import struct
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -46,6 +44,8 @@ from qathw.fw.common import (
     CD_FLD_TYPE_64BIT_ADR,
     HDR_FLAG_VALID,
     PTR_TYPE_FLAT,
+    REQ_CD_ADDR_FIELD,
+    REQ_CD_ADDR_OFFSET,
     ServiceType,
     Slice,
     comn_req_flags,
@@ -93,8 +93,7 @@ class SliceForm(enum.Enum):
     UCS = "ucs"
 
 
-REQ_SIZE = ctypes.sizeof(la.icp_qat_fw_la_bulk_req)
-_CD_ADDR_OFF = la.icp_qat_fw_la_bulk_req.cd_pars.offset
+_put_cd_addr = REQ_CD_ADDR_FIELD.pack_into
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ class LaSetup:
     Attributes:
         cd: the content descriptor bytes (a multiple of 8) to place in DMA memory.
         template: the 128-byte request template; the CD address is filled in by
-            :meth:`request`, the per-operation fields by :mod:`qathw.service.ops`.
+            :meth:`request`, the per-operation fields by :mod:`qathw.service.wire`.
         cipher: the cipher or AEAD, if any.
         auth: the hash or HMAC, if any.
         direction: cipher direction, if there is a cipher.
@@ -138,7 +137,7 @@ class LaSetup:
         if not 0 <= cd_iova < 1 << 64 or cd_iova % 8:
             raise ValueError(f"content descriptor address {cd_iova:#x} must be 8-byte aligned")
         req = bytearray(self.template)
-        struct.pack_into("<Q", req, _CD_ADDR_OFF, cd_iova)
+        _put_cd_addr(req, REQ_CD_ADDR_OFFSET, cd_iova)
         return req
 
     def ucs_xts_tweak(self, iv: bytes) -> bytes:
@@ -180,6 +179,26 @@ def _finish(req: la.icp_qat_fw_la_bulk_req, cd: bytearray) -> tuple[bytes, bytes
     return padded, bytes(req)
 
 
+def _cipher_config(config: int, form: SliceForm, upper: int | None = None) -> bytes:
+    """A cipher block's config, in the slice's form; the key follows it.
+
+    ``upper``: single pass (UCS), the AAD-size word after the config value.
+    """
+    block = bytearray(hw.UCS_CIPHER_CONFIG_SZ if form == SliceForm.UCS else hw.CIPHER_CONFIG_SZ)
+    hw.CIPHER_CONFIG_FIELD.pack_into(block, 0, config)
+    if upper is not None:
+        hw.CIPHER_CONFIG_UPPER_FIELD.pack_into(block, hw.CIPHER_CONFIG_UPPER_OFFSET, upper)
+    return bytes(block)
+
+
+def _auth_setup(config: int, counter: int) -> bytes:
+    """The auth setup block (config word, big-endian counter); state1 follows it."""
+    block = bytearray(hw.AUTH_SETUP_SZ)
+    hw.AUTH_CONFIG_FIELD.pack_into(block, 0, config)
+    hw.AUTH_COUNTER_FIELD.pack_into(block, hw.AUTH_COUNTER_OFFSET, counter)
+    return bytes(block)
+
+
 def _tdes_key(key: bytes) -> bytes:
     """3DES key as the slice takes it: 24 bytes (K1 K2 K1 for 16, K1 K1 K1 for 8)."""
     if len(key) == 16:
@@ -203,7 +222,7 @@ def _cipher_block(
     mode = alg.mode
     enc = direction == Direction.ENCRYPT
     if mode == hw.CipherMode.CTR:
-        # CTR runs the block cipher forward both ways (reference §3.1).
+        # CTR runs the block cipher forward both ways (docs/hardware.md#content-descriptors).
         dir_, convert = hw.CipherDir.ENCRYPT, hw.CipherConvert.NO_CONVERT
     elif enc:
         dir_, convert = hw.CipherDir.ENCRYPT, hw.CipherConvert.NO_CONVERT
@@ -225,10 +244,10 @@ def _cipher_block(
     config = hw.cipher_config(mode, alg.hw_algo(len(key)), convert, dir_)
     if form == SliceForm.UCS:
         padded = slice_key + b"\0" * (hw.round_up(len(slice_key), 16) - len(slice_key))
-        data = struct.pack("<I12x", config) + padded
+        data = _cipher_config(config, form) + padded
         key_qw = len(padded) // 8
     else:
-        data = struct.pack("<I4x", config) + slice_key
+        data = _cipher_config(config, form) + slice_key
         key_qw = len(slice_key) // 8
     return _CipherBlock(data, key_qw, alg.block_size // 8, form)
 
@@ -259,20 +278,21 @@ def _auth_block(alg: HashAlgorithm | HmacAlgorithm, key: bytes | None, digest: i
         mode, counter = hw.AuthMode.MODE0, 0
     st1 = state1.ljust(_round8(len(state1)), b"\0")
     st2 = state2.ljust(_round8(len(state2)), b"\0")
-    setup = struct.pack("<I4x", hw.auth_config(mode, h.auth_algo, digest))
-    setup += struct.pack(">I4x", counter)  # the counter is big-endian on the wire
+    setup = _auth_setup(hw.auth_config(mode, h.auth_algo, digest), counter)
     return _AuthBlock(setup + st1 + st2, len(st1), len(st2), digest, h.digest_size)
 
 
 def _galois_block(key: bytes, aad_size: int, tag: int) -> _AuthBlock:
     enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
-    h_key = enc.update(b"\0" * 16) + enc.finalize()
-    setup = struct.pack("<I4x", hw.auth_config(hw.AuthMode.MODE1, hw.AuthAlgo.GALOIS_128, tag))
-    setup += struct.pack(">I4x", 16)
+    h_key = enc.update(bytes(hw.GALOIS_H_SZ)) + enc.finalize()  # H = E(K, 0^128)
+    config = hw.auth_config(hw.AuthMode.MODE1, hw.AuthAlgo.GALOIS_128, tag)
+    setup = _auth_setup(config, 16)  # counter BE32(16): docs/hardware.md#content-descriptors
     state1 = b"\0" * hw.STATE1_SZ[hw.AuthAlgo.GALOIS_128]
-    # state2 = H ‖ len(A) (8 bytes: BE32 in the first four) ‖ E(K, CTR0) (device-filled)
-    state2 = h_key + struct.pack(">I4x", aad_size) + b"\0" * hw.GALOIS_E_CTR0_SZ
-    return _AuthBlock(setup + state1 + state2, len(state1), len(state2), tag, tag)
+    # state2 = H ‖ len(A) (the AAD length opens it) ‖ E(K, CTR0) (device-filled)
+    state2 = bytearray(hw.GALOIS_H_SZ + hw.GALOIS_LEN_A_SZ + hw.GALOIS_E_CTR0_SZ)
+    state2[: hw.GALOIS_H_SZ] = h_key
+    hw.GALOIS_AAD_LEN_FIELD.pack_into(state2, hw.GALOIS_LEN_A_OFFSET, aad_size)
+    return _AuthBlock(setup + state1 + bytes(state2), len(state1), len(state2), tag, tag)
 
 
 def _set_cipher_ctrl(req: la.icp_qat_fw_la_bulk_req, blk: _CipherBlock, offset: int) -> None:
@@ -286,7 +306,7 @@ def _set_auth_ctrl(req: la.icp_qat_fw_la_bulk_req, blk: _AuthBlock, offset: int)
     c = req.cd_ctrl
     c.hash_cfg_offset = offset // 8
     c.inner_state1_sz = blk.state1_sz
-    c.inner_state2_offset = (offset + 16 + blk.state1_sz) // 8
+    c.inner_state2_offset = (offset + hw.AUTH_SETUP_SZ + blk.state1_sz) // 8
     c.inner_state2_sz = blk.state2_sz
     c.final_sz = blk.final_sz
     c.inner_res_sz = blk.inner_res_sz
@@ -415,7 +435,7 @@ def _chained(
     """A two-slice request and its CD: cipher then auth (CIPHER_HASH) or the reverse.
 
     The first block sits at the CD start, the second at the next quadword; the slice
-    chain runs first -> second -> DRAM_WR (reference §2.7).
+    chain runs first -> second -> DRAM_WR (docs/hardware.md#la-request).
     """
     first, second = (cblk, ablk) if cipher_first else (ablk, cblk)
     req = _header(la.LaCmd.CIPHER_HASH if cipher_first else la.LaCmd.HASH_CIPHER, flags)
@@ -565,7 +585,7 @@ def _gcm_single_pass(
         aead_hash_cmp_len=tag,
     )
     padded = key + b"\0" * (hw.round_up(len(key), 16) - len(key))
-    data = struct.pack("<II8x", config, hw.cipher_config_upper(aad)) + padded
+    data = _cipher_config(config, SliceForm.UCS, hw.cipher_config_upper(aad)) + padded
     flags = la.la_flags(
         iv_inline=True,
         gcm_iv_len_12=True,
@@ -591,7 +611,8 @@ def _gcm_two_pass(
     alg: AeadAlgorithm, key: bytes, enc: bool, tag: int, aad: int, in_buffer: bool
 ) -> tuple[bytes, bytes]:
     config = hw.cipher_config(hw.CipherMode.CTR, alg.hw_algo)  # CTR encrypts both ways
-    cblk = _CipherBlock(struct.pack("<I4x", config) + key, len(key) // 8, 2, SliceForm.LEGACY)
+    legacy = SliceForm.LEGACY
+    cblk = _CipherBlock(_cipher_config(config, legacy) + key, len(key) // 8, 2, legacy)
     ablk = _galois_block(key, aad, tag)
     flags = la.la_flags(
         iv_inline=True,

@@ -33,6 +33,8 @@ or **failed** with :class:`~qathw.errors.DeviceRestartError`:
 A fatal device error fails every request in flight or queued with
 :class:`~qathw.errors.DeviceFatalError`. An endpoint without a PF/VF mailbox (a PF) cannot
 announce a restart: its requests then end with :class:`~qathw.errors.RequestTimeoutError`.
+On an emulated endpoint, a request the fake device's own code failed on ends with
+:class:`~qathw.errors.FakedevDefectError` (:func:`qathw.service.status.defective`).
 
 A channel, like the ring pair under it, is driven by one thread at a time.
 """
@@ -41,16 +43,16 @@ from __future__ import annotations
 
 import itertools
 import os
-import struct
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
 
 from qathw.dma import DmaPool
+from qathw.emulated import Defect
 from qathw.errors import (
     DeviceFatalError,
     DeviceRestartError,
@@ -58,17 +60,31 @@ from qathw.errors import (
     RingFullError,
     TransportError,
 )
+from qathw.fw.common import (
+    REQ_OPAQUE_FIELD,
+    REQ_OPAQUE_OFFSET,
+    REQ_OPAQUE_SZ,
+    RESP_DEFAULT_SZ,
+    RESP_OPAQUE_FIELD,
+    RESP_OPAQUE_OFFSET,
+)
+from qathw.service import status as st
 from qathw.transport.interrupts import BankInterrupt
 from qathw.transport.mailbox import PfEvent
 from qathw.transport.ring import RESPONSE_DTYPE, RingPair, RingPairEvent, RingPairState
 
 Rows = npt.NDArray[np.uint8]
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+R_co = TypeVar("R_co", covariant=True)  # a handle's result: an op's, or a batch's list
 INDEX_BITS = 20
 MAX_WORK = 1 << INDEX_BITS  # requests in one piece of work
 _INDEX_MASK = MAX_WORK - 1
 _QUEUED, _SENT, _DONE = 0, 1, 2
 _ALL = (0,)
-_COOKIE = struct.Struct("<Q")
+_put_cookie = REQ_OPAQUE_FIELD.pack_into
+_get_cookie = RESP_OPAQUE_FIELD.unpack_from
+_COOKIE_COLUMN = slice(REQ_OPAQUE_OFFSET, REQ_OPAQUE_OFFSET + REQ_OPAQUE_SZ)
 _IRQ_WAIT = 0.05  # epoll mode: bounded waits, then poll anyway (device events, lost kicks)
 _SPIN = 200  # empty polls before sleeping at all
 _NAP_MAX = 1e-3
@@ -79,11 +95,11 @@ _yield = os.sched_yield
 
 
 def _row(raw: bytes) -> Rows:
-    return np.frombuffer(raw, np.uint8).reshape(1, 32)
+    return np.frombuffer(raw, np.uint8).reshape(1, RESP_DEFAULT_SZ)
 
 
-class Work(Protocol):
-    """What an op (or a batch of ops) becomes when it is submitted.
+class Work(Protocol[T_co]):
+    """What an op (or a batch of ops) becomes when it is submitted; ``T_co``: an op's result.
 
     Attributes:
         n: requests.
@@ -97,7 +113,9 @@ class Work(Protocol):
     @property
     def rows(self) -> Rows | bytearray: ...
 
-    def finish(self, responses: Rows | bytes, lost: dict[int, BaseException]) -> list[object]:
+    def finish(
+        self, responses: Rows | bytes, lost: dict[int, BaseException]
+    ) -> Sequence[T_co | BaseException]:
         """One outcome per op (a result, or the exception the op raises), in order.
 
         Args:
@@ -120,11 +138,12 @@ class Work(Protocol):
         ...
 
 
-class Handle:
+class Handle(Generic[R_co]):
     """A submitted op (or batch), its outcome once done.
 
     ``result()`` drives the instance's polling until the work is done, so a handle can be
-    waited on without a separate poll loop.
+    waited on without a separate poll loop. ``Handle[R]``: ``result()`` returns an ``R``, the
+    op's result (a batch: the list of results).
     """
 
     __slots__ = ("_callback", "_channel", "_outcomes", "_single")
@@ -133,18 +152,28 @@ class Handle:
         self,
         channel: Channel,
         single: bool,
-        callback: Callable[[Handle], object] | None,
+        callback: Callable[[Handle[R_co]], object] | None,
     ) -> None:
         self._channel = channel
         self._single = single
         self._callback = callback
-        self._outcomes: list[object] | None = None
+        self._outcomes: Sequence[object] | None = None
 
     def done(self) -> bool:
         """Whether every request has completed (successfully or not)."""
         return self._outcomes is not None
 
-    def result(self, timeout: float | None = None, *, return_exceptions: bool = False) -> Any:
+    @overload
+    def result(
+        self: Handle[list[T]], timeout: float | None = None, *, return_exceptions: bool
+    ) -> list[T | BaseException]: ...
+
+    @overload
+    def result(
+        self, timeout: float | None = None, *, return_exceptions: Literal[False] = False
+    ) -> R_co: ...
+
+    def result(self, timeout: float | None = None, *, return_exceptions: bool = False) -> object:
         """The op's result (a batch: the list of results, in order).
 
         Args:
@@ -177,7 +206,7 @@ class Handle:
                 return value
         return None
 
-    def _wait(self, timeout: float | None) -> list[object]:
+    def _wait(self, timeout: float | None) -> Sequence[object]:
         if self._outcomes is None:
             self._channel.wait_until(self.done, timeout)
         assert self._outcomes is not None
@@ -192,7 +221,7 @@ class _Job:
 
     __slots__ = ("handle", "id", "lost", "n", "pending", "resp", "sent", "single", "state", "work")
 
-    def __init__(self, job_id: int, work: Work, handle: Handle) -> None:
+    def __init__(self, job_id: int, work: Work[object], handle: Handle[Any]) -> None:
         self.id = job_id
         self.work = work
         self.handle = handle
@@ -206,7 +235,7 @@ class _Job:
             self.resp: Rows | bytes = b""
         else:
             self.state = np.zeros(self.n, np.int8)
-            self.resp = np.empty((self.n, 32), np.uint8)
+            self.resp = np.empty((self.n, RESP_DEFAULT_SZ), np.uint8)
 
     def in_flight(self) -> list[int]:
         """Requests sent whose response has not come."""
@@ -259,12 +288,18 @@ class Channel:
         self._backlog: deque[tuple[_Job, npt.NDArray[np.intp] | None]] = deque()
         self._event: PfEvent | None = None  # RESTARTING or FATAL_ERROR seen, loss not settled
         self._restarted = False
-        self._callbacks: list[tuple[Callable[[Handle], object], Handle]] = []
+        self._callbacks: list[tuple[Callable[[Handle[Any]], object], Handle[Any]]] = []
         self.completed = 0
         self.replayed = 0
         self._submit = pair.submit
         self._poll = pair.poll
         pair.add_listener(self._on_event)
+        # An emulated endpoint (it has a defect record) may answer "fakedev failed here":
+        # such requests end in FakedevDefectError, never in a device status.
+        reader = getattr(owner, "fakedev_defect", None)
+        self._defect_record: Callable[[], Defect | None] | None = (
+            reader if reader is not None and reader() is not None else None
+        )
 
     # --- submitting -------------------------------------------------------------------
 
@@ -273,15 +308,37 @@ class Channel:
         """Requests submitted (or queued for a replay) whose outcome is not known yet."""
         return sum(job.pending for job in self._jobs.values())
 
+    @overload
     def submit(
         self,
-        work: Work,
+        work: Work[T],
         *,
-        single: bool,
-        callback: Callable[[Handle], object] | None = None,
+        single: Literal[True],
+        callback: Callable[[Handle[T]], object] | None = None,
         block: bool = True,
         timeout: float | None = None,
-    ) -> Handle:
+    ) -> Handle[T]: ...
+
+    @overload
+    def submit(
+        self,
+        work: Work[T],
+        *,
+        single: Literal[False],
+        callback: Callable[[Handle[list[T]]], object] | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+    ) -> Handle[list[T]]: ...
+
+    def submit(
+        self,
+        work: Work[object],
+        *,
+        single: bool,
+        callback: Callable[[Handle[Any]], object] | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+    ) -> Handle[Any]:
         """Put ``work`` on the ring.
 
         Ownership: once ``work`` is queued or sent, the channel owns it (and releases it
@@ -306,14 +363,14 @@ class Channel:
             raise ValueError(f"a batch holds 1..{MAX_WORK} requests, not {n}")
         job_id = self._next_id
         self._next_id += 1
-        handle = Handle(self, single, callback)
+        handle: Handle[Any] = Handle(self, single, callback)
         job = _Job(job_id, work, handle)
         rows = work.rows
-        if job.single:
-            _COOKIE.pack_into(rows, 24, job_id << INDEX_BITS)  # type: ignore[arg-type]
+        if isinstance(rows, bytearray):
+            _put_cookie(rows, REQ_OPAQUE_OFFSET, job_id << INDEX_BITS)
         else:
             cookies = np.uint64(job_id << INDEX_BITS) + np.arange(n, dtype=np.uint64)
-            rows[:, 24:32] = cookies.view(np.uint8).reshape(n, 8)  # type: ignore[call-overload]
+            rows[:, _COOKIE_COLUMN] = cookies.view(np.uint8).reshape(n, REQ_OPAQUE_SZ)
         if not block or not self._backlog:
             if self._backlog:
                 self._pump()
@@ -343,7 +400,7 @@ class Channel:
             self.wait_until(lambda: not self._queued(job), timeout)
         return handle
 
-    def owns(self, work: Work) -> bool:
+    def owns(self, work: Work[object]) -> bool:
         """Whether ``work`` is queued or in flight here (the channel will release it)."""
         return any(job.work is work for job in self._jobs.values())
 
@@ -424,7 +481,7 @@ class Channel:
         return n
 
     def _deliver_one(self, raw: bytes) -> None:
-        cookie = _COOKIE.unpack_from(raw, 8)[0]
+        cookie = _get_cookie(raw, RESP_OPAQUE_OFFSET)[0]
         job = self._jobs.get(cookie >> INDEX_BITS)
         if job is not None and job.single and not cookie & _INDEX_MASK and job.pending:
             job.resp = raw
@@ -437,7 +494,7 @@ class Channel:
 
     def _deliver(self, got: npt.NDArray[Any]) -> None:
         n = int(got.shape[0])
-        raw = got.view(np.uint8).reshape(n, 32)
+        raw = got.view(np.uint8).reshape(n, RESP_DEFAULT_SZ)
         cookies = got["opaque_data"]
         ids = cookies >> np.uint64(INDEX_BITS)
         index = (cookies & np.uint64(_INDEX_MASK)).astype(np.intp)
@@ -471,6 +528,8 @@ class Channel:
 
     def _finish(self, job: _Job) -> None:
         del self._jobs[job.id]
+        if self._defect_record is not None:
+            self._take_defects(job)
         work = job.work
         try:
             outcomes = work.finish(job.resp, job.lost)
@@ -480,6 +539,14 @@ class Channel:
         handle._outcomes = outcomes
         if handle._callback is not None:
             self._callbacks.append((handle._callback, handle))
+
+    def _take_defects(self, job: _Job) -> None:
+        rows = st.defective(job.resp, job.lost)
+        if rows:
+            assert self._defect_record is not None
+            record = self._defect_record()  # written by the backend before the response
+            for i in rows:
+                job.lost[i] = st.defect_error(self.name, record)
 
     def _run_callbacks(self) -> None:
         pending, self._callbacks = self._callbacks, []

@@ -24,7 +24,7 @@ An instance, like a DPDK queue pair, is driven by one thread at a time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 from qathw.config.rings import EPOLL
 from qathw.config.rings import Instance as InstanceRecord
@@ -36,25 +36,28 @@ from qathw.errors import (
     RingConfigError,
     UnsupportedAlgorithmError,
 )
+from qathw.fw.common import REQ_DEFAULT_SZ
 from qathw.paths import HostRoot
 from qathw.sections import HeldSection
-from qathw.service import aio
+from qathw.service import calls
 from qathw.service.algorithms import Huffman
-from qathw.service.buffers import DeviceBuffer, ScatterBuffer, lines
+from qathw.service.buffers import DATA_ALIGN, DeviceBuffer, ScatterBuffer, lines
 from qathw.service.cd import ChainOrder, SliceForm
 from qathw.service.completion import Channel, Handle
-from qathw.service.session import (
+from qathw.service.compression import CompressionSession
+from qathw.service.operations import Op
+from qathw.service.sessions import (
     AeadSession,
     ChainSession,
     CipherSession,
-    CompressionSession,
     HashSession,
-    Op,
     Session,
-    batch_work,
 )
 from qathw.transport.csr import RING_SIZE_CODE_MAX, ring_bytes
 from qathw.transport.pfvf import RingService
+
+T = TypeVar("T")
+S = TypeVar("S", bound=Session[Any, Any])
 
 DEFAULT_TIMEOUT = 30.0
 _MIN_SLOTS = 4  # a 32-byte response ring is at least 128 bytes
@@ -66,7 +69,7 @@ _SERVES = {
 }
 
 
-def ring_slots(depth: int, request_size: int = 128) -> int:
+def ring_slots(depth: int, request_size: int = REQ_DEFAULT_SZ) -> int:
     """Slots of a ring for ``depth`` concurrent requests: the next size the hardware knows."""
     slots = _MIN_SLOTS
     while slots < depth:
@@ -95,7 +98,7 @@ class Instance:
         self.name = record.name
         self.endpoint = endpoint
         self._channel = channel
-        self._sessions: list[Session] = []
+        self._sessions: list[Session[Any, Any]] = []
         self._closed = False
 
     # --- state ------------------------------------------------------------------------
@@ -154,7 +157,8 @@ class Instance:
         ch = self.channel
         if not isinstance(size, int) or size <= 0:
             raise ValueError(f"a buffer size must be a positive int, not {size!r}")
-        return DeviceBuffer(ch.pool.alloc(lines(size), align=64), ch.pool, ch.owner, 0, size)
+        block = ch.pool.alloc(lines(size), align=DATA_ALIGN)
+        return DeviceBuffer(block, ch.pool, ch.owner, 0, size)
 
     def alloc_scatter(self, size: int, page_size: int = 4096) -> ScatterBuffer:
         """``size`` bytes in separate pages of ``page_size`` bytes, one buffer list.
@@ -171,7 +175,7 @@ class Instance:
         blocks = []
         try:
             for n in sizes:
-                blocks.append(ch.pool.alloc(lines(n), align=64))
+                blocks.append(ch.pool.alloc(lines(n), align=DATA_ALIGN))
         except BaseException:
             for b in blocks:
                 ch.pool.free(b)
@@ -180,22 +184,25 @@ class Instance:
 
     # --- the call forms -----------------------------------------------------------------
 
-    def _own(self, op: Op) -> Channel:
+    def _own(self, ops: Sequence[Op[object]]) -> Channel:
         ch = self.channel
-        if not isinstance(op, Op):
-            raise TypeError(f"expected an op (session.encrypt_op(...)), not {type(op).__name__}")
-        if op.session.channel is not ch:
-            raise ValueError(f"this op belongs to another instance than {self.name}")
+        for op in ops:
+            if not isinstance(op, Op):
+                raise TypeError(
+                    f"expected an op (session.encrypt_op(...)), not {type(op).__name__}"
+                )
+            if op.channel is not ch:
+                raise ValueError(f"this op belongs to another instance than {self.name}")
         return ch
 
     def submit(
         self,
-        op: Op,
-        callback: Callable[[Handle], object] | None = None,
+        op: Op[T],
+        callback: Callable[[Handle[T]], object] | None = None,
         *,
         block: bool = True,
         timeout: float | None = None,
-    ) -> Handle:
+    ) -> Handle[T]:
         """Send ``op``; its outcome comes with :meth:`poll` (or ``handle.result()``).
 
         Args:
@@ -205,41 +212,35 @@ class Instance:
                 false: raise :class:`~qathw.errors.RingFullError` and send nothing.
             timeout: seconds ``block`` may wait.
 
+        Returns:
+            The op's handle: ``handle.result()`` is what :meth:`perform` returns.
+
         Raises:
             RingFullError: no room and ``block`` is false.
             DeviceRestartError / DeviceFatalError: the device is restarting / failed.
         """
-        ch = self._own(op)
-        work = op._work()
-        try:
-            return ch.submit(work, single=True, callback=callback, block=block, timeout=timeout)
-        except BaseException:
-            if not ch.owns(work):
-                work.release()
-            raise
+        ch = self._own((op,))
+        return calls.submit(ch, op, callback, block=block, timeout=timeout)
 
     def submit_batch(
         self,
-        ops: Sequence[Op],
-        callback: Callable[[Handle], object] | None = None,
+        ops: Sequence[Op[T]],
+        callback: Callable[[Handle[list[T]]], object] | None = None,
         *,
         block: bool = True,
         timeout: float | None = None,
-    ) -> Handle:
+    ) -> Handle[list[T]]:
         """Send many ops as one batch (one ring submit when they fit); one handle, whose
-        result is the list of results in order."""
-        ch = self._own(ops[0]) if ops else self.channel
-        for op in ops:
-            self._own(op)
-        work = batch_work(ops)
-        try:
-            return ch.submit(work, single=False, callback=callback, block=block, timeout=timeout)
-        except BaseException:
-            if not ch.owns(work):
-                work.release()
-            raise
+        result is the list of results in order.
 
-    def perform(self, op: Op, *, timeout: float | None = None) -> Any:
+        Raises:
+            ValueError: no ops, or an op of another instance.
+            RingFullError / DeviceRestartError / DeviceFatalError: as :meth:`submit`.
+        """
+        ch = self._own(ops)
+        return calls.submit_batch(ch, ops, callback, block=block, timeout=timeout)
+
+    def perform(self, op: Op[T], *, timeout: float | None = None) -> T:
         """Run ``op`` now: submit and poll until it is done.
 
         Args:
@@ -253,15 +254,29 @@ class Instance:
             RequestTimeoutError: no response in time.
             Exception: the op's error (``RequestError``, ``InvalidTag``...).
         """
-        return self.submit(op, timeout=timeout).result(timeout)
+        return calls.perform(self._own((op,)), op, timeout=timeout)
+
+    @overload
+    def perform_batch(
+        self,
+        ops: Sequence[Op[T]],
+        *,
+        timeout: float | None = None,
+        return_exceptions: Literal[False] = False,
+    ) -> list[T]: ...
+
+    @overload
+    def perform_batch(
+        self, ops: Sequence[Op[T]], *, timeout: float | None = None, return_exceptions: bool
+    ) -> list[T | BaseException]: ...
 
     def perform_batch(
         self,
-        ops: Sequence[Op],
+        ops: Sequence[Op[T]],
         *,
         timeout: float | None = None,
         return_exceptions: bool = False,
-    ) -> list[Any]:
+    ) -> list[T] | list[T | BaseException]:
         """Run many ops now, as one batch; results in order.
 
         Args:
@@ -271,36 +286,33 @@ class Instance:
                 raising the first one (after every op has completed).
         """
         handle = self.submit_batch(ops, timeout=timeout)
-        return handle.result(timeout, return_exceptions=return_exceptions)  # type: ignore[no-any-return]
+        if return_exceptions:
+            return handle.result(timeout, return_exceptions=True)
+        return handle.result(timeout)
 
-    async def perform_async(self, op: Op) -> Any:
+    async def perform_async(self, op: Op[T]) -> T:
         """``await`` form of :meth:`perform`: the event loop keeps running meanwhile."""
-        ch = self._own(op)
-        work = op._work()
-        try:
-            return await aio.LoopDriver.get(ch).run(work, single=True)
-        except BaseException:
-            if not ch.owns(work):
-                work.release()
-            raise
+        handle = await calls.run_async(self._own((op,)), op)
+        return handle.result(0)
+
+    @overload
+    async def perform_batch_async(
+        self, ops: Sequence[Op[T]], *, return_exceptions: Literal[False] = False
+    ) -> list[T]: ...
+
+    @overload
+    async def perform_batch_async(
+        self, ops: Sequence[Op[T]], *, return_exceptions: bool
+    ) -> list[T | BaseException]: ...
 
     async def perform_batch_async(
-        self, ops: Sequence[Op], *, return_exceptions: bool = False
-    ) -> list[Any]:
+        self, ops: Sequence[Op[T]], *, return_exceptions: bool = False
+    ) -> list[T] | list[T | BaseException]:
         """``await`` form of :meth:`perform_batch`."""
-        for op in ops:
-            self._own(op)
-        ch = self.channel
-        work = batch_work(ops)
-        try:
-            result = await aio.LoopDriver.get(ch).run(
-                work, single=False, return_exceptions=return_exceptions
-            )
-        except BaseException:
-            if not ch.owns(work):
-                work.release()
-            raise
-        return result  # type: ignore[no-any-return]
+        handle = await calls.run_batch_async(self._own(ops), ops)
+        if return_exceptions:
+            return handle.result(0, return_exceptions=True)
+        return handle.result(0)
 
     def poll(self, max_responses: int | None = None) -> int:
         """Take the responses that arrived, complete ops and run their callbacks.
@@ -314,7 +326,7 @@ class Instance:
 
     # --- teardown -----------------------------------------------------------------------
 
-    def _track(self, session: Session) -> Session:
+    def _track(self, session: S) -> S:
         self._sessions.append(session)
         return session
 
@@ -350,33 +362,24 @@ class CyInstance(Instance):
         self, algorithm: str, key: object, *, form: SliceForm | None = None
     ) -> CipherSession:
         """A cipher session (``aes-128-cbc``, ``aes-256-ctr``, ``aes-256-xts``, ``des-cbc``,
-        ``3des-cbc``...); see :class:`~qathw.service.session.CipherSession`."""
-        s = CipherSession(self, self.channel, algorithm, key, form=form)
-        self._track(s)
-        return s
+        ``3des-cbc``...); see :class:`~qathw.service.sessions.CipherSession`."""
+        return self._track(CipherSession(self.channel, algorithm, key, form=form))
 
     def hash(self, algorithm: str, *, digest_size: int | None = None) -> HashSession:
         """A hash session (``sha1`` .. ``sha512``)."""
-        s = HashSession(self, self.channel, algorithm, None, digest_size=digest_size)
-        self._track(s)
-        return s
+        return self._track(HashSession(self.channel, algorithm, None, digest_size=digest_size))
 
     def hmac(self, algorithm: str, key: object, *, digest_size: int | None = None) -> HashSession:
         """An HMAC session (``hmac-sha256`` or just ``sha256``)."""
         name = algorithm if algorithm.lower().startswith("hmac-") else f"hmac-{algorithm}"
-        s = HashSession(self, self.channel, name, key, digest_size=digest_size)
-        self._track(s)
-        return s
+        return self._track(HashSession(self.channel, name, key, digest_size=digest_size))
 
     def aead(
         self, algorithm: str, key: object, *, tag_size: int = 16, single_pass: bool = True
     ) -> AeadSession:
         """An AES-GCM session (``aes-128-gcm``...), used like ``cryptography``'s AESGCM."""
-        s = AeadSession(
-            self, self.channel, algorithm, key, tag_size=tag_size, single_pass=single_pass
-        )
-        self._track(s)
-        return s
+        s = AeadSession(self.channel, algorithm, key, tag_size=tag_size, single_pass=single_pass)
+        return self._track(s)
 
     def chain(
         self,
@@ -389,9 +392,8 @@ class CyInstance(Instance):
         digest_size: int | None = None,
         form: SliceForm | None = None,
     ) -> ChainSession:
-        """A cipher + hash chain session; see :class:`~qathw.service.session.ChainSession`."""
+        """A cipher + hash chain session; see :class:`~qathw.service.sessions.ChainSession`."""
         s = ChainSession(
-            self,
             self.channel,
             cipher_algorithm,
             cipher_key,
@@ -401,8 +403,7 @@ class CyInstance(Instance):
             digest_size=digest_size,
             form=form,
         )
-        self._track(s)
-        return s
+        return self._track(s)
 
 
 class DcInstance(Instance):
@@ -413,10 +414,9 @@ class DcInstance(Instance):
     def compression(
         self, *, huffman: Huffman = Huffman.DYNAMIC, level: int = 6
     ) -> CompressionSession:
-        """A stateless deflate session; see :class:`~qathw.service.session.CompressionSession`."""
-        s = CompressionSession(self, self.channel, huffman=huffman, level=level)
-        self._track(s)
-        return s
+        """A stateless deflate session; see
+        :class:`~qathw.service.compression.CompressionSession`."""
+        return self._track(CompressionSession(self.channel, huffman=huffman, level=level))
 
 
 class Instances:
@@ -536,7 +536,7 @@ def _channel(
         ring.bank,
         slots=ring_slots(ring.depth),
         tx_ring=ring.tx,
-        request_size=128,
+        request_size=REQ_DEFAULT_SZ,  # the sym and dc services' requests
         pool=pool,
     )
     if ring.rx != pair.rx_ring:

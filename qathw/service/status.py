@@ -1,6 +1,6 @@
 """What a response's status means: nothing, or the exception the caller gets.
 
-Convention of the firmware (reference qat-wire-format.md §2.3) as the engine follows it:
+Convention of the firmware (docs/hardware.md#response) as the engine follows it:
 
 * LA: a failed digest or tag comparison sets CRYPTO alone, error code 0 — on a verify
   request that is an authentication failure, raised as ``cryptography`` raises it
@@ -11,18 +11,39 @@ Convention of the firmware (reference qat-wire-format.md §2.3) as the engine fo
   CMP_END_OF_LAST_BLK is a flag, not an error.
 
 Every error keeps ``status`` and ``error_code`` (:class:`~qathw.errors.RequestError`).
+
+* Emulated endpoints only: an error status with :data:`~qathw.emulated.DEFECT_ERROR_CODE`
+  in both error bytes is fakedev saying its own code failed on the request (no firmware
+  writes that code). The request's channel turns it into
+  :class:`~qathw.errors.FakedevDefectError` (:func:`defective`, :func:`defect_error`)
+  before the op sees it; on real hardware the same bytes would stay a ``RequestError``.
 """
 
 from __future__ import annotations
 
-import struct
+from collections.abc import Container
 
-from qathw.errors import RequestError
-from qathw.fw.common import STATUS_ERROR_MASK, ErrCode, Status
+import numpy as np
+import numpy.typing as npt
+
+from qathw.emulated import DEFECT_ERROR_CODE, Defect
+from qathw.errors import FakedevDefectError, RequestError
+from qathw.fw.common import (
+    RESP_CMP_ERR_OFFSET,
+    RESP_ERROR_FIELDS,
+    RESP_HEADER_SZ,
+    RESP_STATUS_OFFSET,
+    RESP_XLAT_ERR_OFFSET,
+    STATUS_ERROR_MASK,
+    ErrCode,
+    Status,
+)
 
 ERROR_MASK = int(STATUS_ERROR_MASK)
 _REFUSED = int(Status.INVALID_PARAM | Status.UNSUPPORTED_REQUEST)
-_CODES = struct.Struct("<bb")  # xlat_err_code, cmp_err_code at byte 4
+_codes = RESP_ERROR_FIELDS.unpack_from  # xlat_err_code, cmp_err_code
+_DEFECT_BYTE = DEFECT_ERROR_CODE & 0xFF
+_DEFECT_MARK = bytes((_DEFECT_BYTE,))
 
 
 def describe(status: int, code: int) -> str:
@@ -37,8 +58,8 @@ def describe(status: int, code: int) -> str:
 
 def codes(raw: bytes | memoryview) -> tuple[int, int, int]:
     """``(status, xlat_err_code, cmp_err_code)`` of a 32-byte response."""
-    xlat, cmp_ = _CODES.unpack_from(raw, 4)
-    return raw[6], xlat, cmp_
+    xlat, cmp_ = _codes(raw, RESP_XLAT_ERR_OFFSET)
+    return raw[RESP_STATUS_OFFSET], xlat, cmp_
 
 
 def la_error(raw: bytes | memoryview, what: str, *, verify: bool) -> RequestError | None:
@@ -111,3 +132,51 @@ def overflowed(raw: bytes | memoryview) -> bool:
     """The output did not fit (error code -11, from the compressor or the translator)."""
     status, xlat, code = codes(raw)
     return bool(status & ERROR_MASK) and ErrCode.OVERFLOW_ERROR in (code, xlat)
+
+
+def defective(responses: bytes | npt.NDArray[np.uint8], skip: Container[int] = ()) -> list[int]:
+    """Which responses say that fakedev failed on the request (emulated endpoints only).
+
+    Args:
+        responses: one 32-byte response, or ``(n, 32)`` response rows.
+        skip: rows that hold no response (requests that got none); not looked at.
+
+    Returns:
+        The indices of the defect responses (``[0]`` or ``[]`` for a single response).
+    """
+    cmp_, xlat, status = RESP_CMP_ERR_OFFSET, RESP_XLAT_ERR_OFFSET, RESP_STATUS_OFFSET
+    if isinstance(responses, bytes):
+        if len(responses) < RESP_HEADER_SZ or responses[cmp_] != _DEFECT_BYTE or 0 in skip:
+            return []
+        return [0] if responses[status] & ERROR_MASK and responses[xlat] == _DEFECT_BYTE else []
+    if _DEFECT_MARK not in responses[:, cmp_].tobytes():  # the common case, in well under 1 µs
+        return []
+    rows = np.flatnonzero(
+        (responses[:, cmp_] == _DEFECT_BYTE)
+        & (responses[:, xlat] == _DEFECT_BYTE)
+        & (responses[:, status] & ERROR_MASK != 0)
+    )
+    return [i for i in rows.tolist() if i not in skip]
+
+
+def defect_error(what: str, defect: Defect | None) -> FakedevDefectError:
+    """The error a request fakedev failed on ends with.
+
+    Args:
+        what: the channel or op, for the message.
+        defect: the control page's defect record as read after the response came
+            (``None``: it could not be read).
+
+    Returns:
+        The error; its message names where the fake failed, when the page says.
+    """
+    text = defect.text if defect is not None else ""
+    where = text or "its control page records no defect"
+    return FakedevDefectError(
+        f"{what}: fakedev defect, not a device status: the fake device's own code failed "
+        f"on this request ({where})",
+        defect=text,
+        count=defect.count if defect is not None else 0,
+        hint="report it as a fakedev bug, with the traceback the backend printed on its "
+        "stderr ('python -m fakedev serve' or the test that ran the device)",
+    )

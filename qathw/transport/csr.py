@@ -1,7 +1,7 @@
 """Ring-CSR layouts per generation, as data, and the arithmetic of ring sizes and bases.
 
-Everything here is a number from the reference tables (../shared/reference/
-qat-wire-format.md §1.1-1.3, §4.1) or a small pure function over such numbers; nothing
+Everything here is a number from the tables of docs/hardware.md (#ring-csrs,
+#ring-config, #pfvf-mailbox) or a small pure function over such numbers; nothing
 touches a register. :mod:`qathw.transport.bank` drives the registers with it, and
 ``fakedev`` emulates them from the same table, which is why the table is pinned by tests
 against the published offsets rather than against itself.
@@ -10,7 +10,7 @@ Addresses: a per-ring register of ring *r* in bank *b* is at
 ``etr_offset + b * bank_stride + register + 4 * r`` in the ring-CSR BAR; a bank register
 omits the ``4 * r``. All CSRs are 32-bit.
 
-The gen4 trap (reference §1.2): CONFIG, LBASE and UBASE move up by 0x1000, while HEAD,
+The gen4 trap (docs/hardware.md#ring-csrs): CONFIG, LBASE and UBASE move up by 0x1000, while HEAD,
 TAIL and the bank registers keep their gen2 offsets.
 """
 
@@ -19,9 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qathw.errors import RingConfigError
+from qathw.fw.common import RESP_DEFAULT_SZ
 from qathw.ids import Generation
 
-# --- ring sizes (reference §1.3) -------------------------------------------------------
+# --- ring sizes (docs/hardware.md#ring-config) -----------------------------------------
 
 RING_SIZE_CODE_MIN = 0x01  # ADF_MIN_RING_SIZE: 128 bytes (qatlib also knows 0x00 = 64 bytes)
 RING_SIZE_CODE_MAX = 0x10  # ADF_MAX_RING_SIZE: 4 MiB
@@ -31,7 +32,9 @@ RING_CONFIG_NEAR_EMPTY_WM_SHIFT = 5
 RING_CONFIG_NEAR_FULL_WM_SHIFT = 10
 RING_NEAR_WATERMARK_512 = 0x08  # near-full watermark of response rings (512 bytes)
 
-RESPONSE_SIZE = 32  # every gen: responses are 32 bytes (the PF programs the arbiter so)
+# Every gen: response rings hold messages of the firmware's response size (the PF programs
+# the arbiter so).
+RESPONSE_SIZE = RESP_DEFAULT_SZ
 HEAD_WRITE_THRESHOLD = 32  # QAT_CSR_HEAD_WRITE_THRESH / MIN_RESPONSES_PER_HEAD_WRITE
 
 
@@ -92,7 +95,7 @@ def max_in_flight(ring_nbytes: int, msg_size: int) -> int:
 
 @dataclass(frozen=True)
 class CsrLayout:
-    """Ring-CSR and PMISC offsets of one generation (reference §1.1, §1.2, §4.1).
+    """Ring-CSR and PMISC offsets of one generation (docs/hardware.md#ring-csrs, #pfvf-mailbox).
 
     Per-ring registers (add ``4 * ring``): ``ring_config``, ``ring_lbase``,
     ``ring_ubase``, ``ring_head``, ``ring_tail``. Bank registers: the rest. ``None`` means
@@ -163,7 +166,7 @@ class CsrLayout:
         """
         if not (0 <= tx_ring < self.rings_per_bank and self.tx_rings_mask >> tx_ring & 1):
             raise RingConfigError(
-                f"ring {tx_ring} is not a request ring on gen{int(self.generation)}",
+                f"ring {tx_ring} is not a request ring on {self.generation.traits.label}",
                 hint=f"request rings are {', '.join(map(str, self.tx_rings))}",
             )
         return tx_ring + self.rx_ring_offset
@@ -182,7 +185,7 @@ class CsrLayout:
         """Offset of bank ``bank`` in the ring-CSR BAR."""
         return self.etr_offset(is_vf=is_vf) + bank * self.bank_stride
 
-    # --- ring base encoding (reference §1.3) -----------------------------------------
+    # --- ring base encoding (docs/hardware.md#ring-config) ---------------------------
 
     def encode_base(self, iova: int, code: int) -> int:
         """The 64-bit LBASE/UBASE value for a ring at ``iova`` with size code ``code``.
@@ -249,7 +252,7 @@ def layout_for(generation: Generation | int) -> CsrLayout:
     try:
         return LAYOUTS[Generation(generation)]
     except (KeyError, ValueError):
-        known = ", ".join(f"gen{int(g)}" for g in LAYOUTS)
+        known = ", ".join(g.traits.label for g in LAYOUTS)
         raise RingConfigError(
             f"no ring-CSR layout for generation {int(generation)}",
             hint=f"qathw drives {known} ring CSRs",

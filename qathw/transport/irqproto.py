@@ -27,7 +27,7 @@ VERSION = 1
 REQUEST = struct.Struct("<4sHH")  # magic, version, bank
 REPLY = struct.Struct("<4sHh")  # magic, version, status (0 or an errno)
 INT_COL_CTL_ENABLE = 0x8000_0000  # INT_COL_CTL bit 31: coalesced interrupts on
-INT_COL_CTL_TIMER_DEFAULT = 0x27FF  # Linux's default coalescing timer (reference §1.6)
+INT_COL_CTL_TIMER_DEFAULT = 0x27FF  # Linux's default coalescing timer (docs/hardware.md#interrupts)
 
 
 def socket_name(epoch: int) -> bytes:

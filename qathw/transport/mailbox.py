@@ -1,4 +1,4 @@
-"""The VF side of the gen4 PF/VF mailbox (reference qat-wire-format.md §4).
+"""The VF side of the gen4 PF/VF mailbox (docs/hardware.md#pfvf-mailbox).
 
 Requests go out on VM2PF and are acknowledged by the PF clearing INT; the answer is then
 in PF2VM, which the VF acknowledges by clearing INT there. The PF may also speak first:
@@ -75,7 +75,7 @@ class Mailbox:
     ) -> None:
         if layout.vintmsk_pf2vm is None:
             raise MailboxError(
-                f"gen{int(layout.generation)} has no separate PF2VM/VM2PF mailbox",
+                f"{layout.generation.traits.label} has no separate PF2VM/VM2PF mailbox",
                 hint="qathw speaks the gen4 PF/VF protocol only",
             )
         self._mmio = pmisc

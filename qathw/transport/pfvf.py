@@ -2,8 +2,8 @@
 
 Pure data and arithmetic, shared by the VF driver (:mod:`qathw.transport.mailbox`) and the
 PF agent of the fake device. Sources: kernel ``adf_pfvf_msg.h``, ``adf_pfvf_utils.c``,
-``adf_pfvf_vf_proto.c``, ``adf_pfvf_pf_proto.c``; qatlib and DPDK (reference
-qat-wire-format.md §4).
+``adf_pfvf_vf_proto.c``, ``adf_pfvf_pf_proto.c``; qatlib and DPDK
+(docs/hardware.md#pfvf-mailbox).
 
 A gen4 message is one 32-bit word, in the same form both ways::
 
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+
+from qathw.fw.common import ASYM_REQ_SZ, REQ_DEFAULT_SZ
 
 PFVF_INT = 0x1
 PFVF_MSGORIGIN_SYSTEM = 0x2
@@ -99,7 +101,7 @@ def msg_data(word: int) -> int:
     return (word >> MSGDATA_SHIFT) & MSGDATA_MASK
 
 
-# --- block messages (reference §4.3) ----------------------------------------------------
+# --- block messages (docs/hardware.md#pfvf-mailbox) -------------------------------------
 
 BLKMSG_HEADER_SIZE = 2  # version byte, payload-length byte
 BLKMSG_MSG_MAX_SIZE = 128
@@ -248,7 +250,7 @@ def crc8(data: bytes | bytearray, init: int = CRC8_INIT) -> int:
     return crc
 
 
-# --- ring-to-service map and capabilities (reference §4.3) ------------------------------
+# --- ring-to-service map and capabilities (docs/hardware.md#ring-to-service-map) --------
 
 
 class RingService(enum.IntEnum):
@@ -269,8 +271,9 @@ DC_ONLY_RING_SVC_MAP = 0x0492
 
 # In the order banks are given services when two alternate (asym first: the hardware default).
 _SERVICE_NAMES = {"asym": RingService.ASYM, "sym": RingService.SYM, "dc": RingService.COMP}
-ASYM_REQUEST_SIZE = 64
-BULK_REQUEST_SIZE = 128
+# A bank's request slots are its service's message size (PKE's for ASYM, else the default).
+ASYM_REQUEST_SIZE = ASYM_REQ_SZ
+BULK_REQUEST_SIZE = REQ_DEFAULT_SZ
 
 
 def decode_ring_service_map(value: int) -> tuple[RingService, ...]:

@@ -40,7 +40,7 @@ from qathw.errors import (
     RingFullError,
     TransportError,
 )
-from qathw.fw.common import RING_EMPTY_BYTE, RING_EMPTY_SIG, icp_qat_fw_comn_resp
+from qathw.fw.common import REQ_DEFAULT_SZ, RING_EMPTY_BYTE, RING_EMPTY_SIG, icp_qat_fw_comn_resp
 from qathw.fw.dtypes import numpy_dtype
 from qathw.transport import csr
 from qathw.transport.bank import Bank
@@ -132,7 +132,7 @@ class RingPair:
         rx_buf: DmaBuffer,
         *,
         slots: int,
-        request_size: int = 128,
+        request_size: int = REQ_DEFAULT_SZ,
         pool: DmaPool | None = None,
         mailbox: Mailbox | None = None,
         head_write_threshold: int | None = None,
@@ -203,7 +203,7 @@ class RingPair:
         *,
         tx_ring: int | None = None,
         slots: int = DEFAULT_SLOTS,
-        request_size: int = 128,
+        request_size: int = REQ_DEFAULT_SZ,
         mailbox: Mailbox | None = None,
         head_write_threshold: int | None = None,
         diagnose: Callable[[], str | None] | None = None,

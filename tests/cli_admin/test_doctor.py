@@ -23,6 +23,7 @@ from tests.fakedev_sysfs.helpers import (
     world_readable_dir,
 )
 
+# The ids and their order are an interface: scripts read them from --json.
 ORDER = [
     "qat-device",
     "device-state",
@@ -40,7 +41,7 @@ ORDER = [
 def checks(fake: sysfs.FakeHost | None, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
     r = run_cli(fake, "doctor", "--json", *args)
     doc = json.loads(r.out)
-    assert [c["id"] for c in doc["checks"]] == ORDER
+    assert [c["id"] for c in doc["checks"]] == [spec.id for spec in doctor.CHECKS]
     assert doc["ok"] is (r.rc == 0)
     return r.rc, {c["id"]: c for c in doc["checks"]}
 
@@ -53,7 +54,9 @@ def test_this_machine_has_no_qat_device_and_doctor_says_so_clearly() -> None:
     n = len(os.listdir("/sys/bus/pci/devices"))
     assert first["detail"].startswith(f"no QAT device on this host: none of the {n} PCI functions")
     assert "BIOS" in first["hint"] and "emulated endpoint" in first["hint"]
-    for check in ORDER[1:8]:
+    needing_qat = [spec.id for spec in doctor.CHECKS if spec.needs_qat]
+    assert len(needing_qat) == 7
+    for check in needing_qat:
         assert (by_id[check]["status"], by_id[check]["detail"]) == ("skip", "no QAT device")
     # Host facts still get checked for real.
     assert by_id["iommu"]["status"] in ("pass", "warn")
@@ -223,10 +226,12 @@ def test_unknown_needed_service_is_a_usage_error() -> None:
 
 
 def test_checks_are_data_in_a_fixed_order(make_fake: FakeFactory) -> None:
+    assert [spec.id for spec in doctor.CHECKS] == ORDER
+    assert len({spec.title for spec in doctor.CHECKS}) == len(ORDER)
     fake = make_fake("seed")
     env = Environment.from_system(fake.host)
     result = doctor.run(discovery.discover(fake.host), env, need="sym")
-    assert [c.id for c in result] == ORDER
+    assert [(c.id, c.title) for c in result] == [(s.id, s.title) for s in doctor.CHECKS]
     assert all(isinstance(c.status, Status) and c.title and c.detail for c in result)
     with pytest.raises(ValueError, match="unknown service"):
         doctor.run(discovery.discover(fake.host), env, need="zip")

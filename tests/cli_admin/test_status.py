@@ -9,14 +9,15 @@ from pathlib import Path
 from fakedev.topologies import EmulatedSpec, PfSpec, Topology
 from tests.fakedev_sysfs.helpers import FakeFactory, run_cli, write_endpoint_file
 
-# reference/qat-host-stack.md §5.2: the header and the first device line, verbatim.
+# docs/hardware.md#adf_ctl-status: the header and the first device line, verbatim.
 REFERENCE_HEADER = "There is 3 QAT acceleration device(s) in the system:"
 REFERENCE_DEV0 = (
     " qat_dev0 - type: c6xx,  inst_id: 0,  node_id: 0,  bsf: 0000:3d:00.0,  "
     "#accel: 5 #engines: 10 state: up"
 )
-# The field rules of §5.2 as a pattern: one leading space, ", " plus a second space
-# between labelled fields, bsf as %04x:%02x:%02x.%x, no commas after bsf.
+# The field rules of docs/hardware.md#adf_ctl-status as a pattern: one leading space,
+# ", " plus a second space between labelled fields, bsf as %04x:%02x:%02x.%x, no commas
+# after bsf.
 LINE = re.compile(
     r"^ qat_dev(\d+) - type: ([0-9a-z]+),  inst_id: (\d+),  node_id: (\d+),  "
     r"bsf: ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]),  "

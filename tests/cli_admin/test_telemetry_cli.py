@@ -51,6 +51,15 @@ def test_watch_with_json_prints_one_document_per_line(make_fake: FakeFactory) ->
     assert counts == sorted(counts) and len(set(counts)) == 3  # fresh samples each time
 
 
+def test_watch_without_a_number_refreshes_each_second(make_fake: FakeFactory) -> None:
+    fake = make_fake(one_pf())
+    run_cli(fake, "telemetry", PF, "--enable")
+    r = run_cli(fake, "telemetry", PF, "--json", "--watch", "--count", "2")
+    assert r.rc == 0, r.err
+    first, second = (json.loads(line) for line in r.out.splitlines())
+    assert 1.0 <= second["time"] - first["time"] < 3.0  # the device samples once a second
+
+
 def test_disable(make_fake: FakeFactory) -> None:
     fake = make_fake(one_pf())
     run_cli(fake, "telemetry", PF, "--enable")

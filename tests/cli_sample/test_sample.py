@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from demo.seed import write_seed_configs
+from fakedev.sysfs import build
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,6 +160,22 @@ def test_with_no_configuration_it_points_at_the_fakedev_recipe(tmp_path: Path) -
     assert done.returncode == 1
     assert "no started devices" in done.stderr
     assert "'qathw sample cipher --help' shows how to run it on fakedev" in done.stderr
+
+
+def test_devices_that_are_down_are_named_with_what_brings_them_up(workdir: Path) -> None:
+    fake = build(workdir / "host", "seed")
+    for pf in ("0000:6b:00.0", "0000:70:00.0"):  # as 'qathw down' does, through the kernel
+        fake.kernel.write(fake.host.pci_device(pf) / "qat" / "state", b"down")
+    env = {**_base_env(workdir), "QATHW_SYSFS_ROOT": str(workdir / "host")}
+    done = _qathw("sample", "cipher", "-n", "1", env=env)
+    assert done.returncode == 1
+    etc = workdir / "etc"
+    assert done.stderr == (
+        f"qathw: no started devices: found {etc}/4xxx_dev0.conf, but qat_dev0 (0000:6b:00.0) "
+        f"is down; found {etc}/4xxx_dev1.conf, but qat_dev1 (0000:70:00.0) is down: "
+        "run 'qathw up 0000:6b:00.0' (as root); without QAT hardware: "
+        "'qathw sample cipher --help' shows how to run it on fakedev\n"
+    )
 
 
 def test_the_help_recipe_runs_as_written() -> None:

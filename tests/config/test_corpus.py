@@ -3,9 +3,10 @@
 One table: file -> (device type read from its name, verdict, rules of its errors and
 warnings, capacity used). The files are real files no one here wrote
 (../shared/qat-conf-corpus/PROVENANCE.tsv); the verdicts were checked by hand against the
-driver rules of reference §2-§8. Only the Kubernetes plugin's ``qat.conf`` is invalid: it
-is qatlib's /etc/sysconfig/qat format, not an adf_ctl file. c4xxx capacities rest on an
-inferred ring layout (reference §6.1).
+driver rules of docs/hardware.md (#config-files, #config-keys, #sections-and-processes,
+#ring-capacity). Only the Kubernetes plugin's ``qat.conf`` is invalid: it is qatlib's
+/etc/sysconfig/qat format, not an adf_ctl file. c4xxx capacities rest on an inferred ring
+layout (docs/hardware.md#ring-capacity).
 """
 
 from __future__ import annotations

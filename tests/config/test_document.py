@@ -1,4 +1,4 @@
-"""The lossless document model and adf_ctl's reading of a file (reference §2)."""
+"""The lossless document model and adf_ctl's reading of a file (docs/hardware.md#config-files)."""
 
 from __future__ import annotations
 

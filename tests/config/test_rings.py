@@ -1,4 +1,7 @@
-"""Expansion and ring allocation, as the driver does them (reference §5.3, §6, §7)."""
+"""Expansion and ring allocation, as the driver does them.
+
+Sources: docs/hardware.md#config-keys, #ring-capacity and #sections-and-processes.
+"""
 
 from __future__ import annotations
 

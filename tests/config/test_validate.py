@@ -1,4 +1,4 @@
-"""Per-file validation: the rule catalogue of reference §11, one behaviour per test."""
+"""Per-file validation: the rules of docs/hardware.md#validator-rules, one behaviour per test."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""How the driver reads numbers, CoreAffinity lists and ServicesEnabled (reference §2, §5.2, §6)."""
+"""How the driver reads numbers, CoreAffinity lists and ServicesEnabled.
+
+Sources: docs/hardware.md#config-files and #ring-capacity.
+"""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import random
 import struct
 
 from fakedev.memory import DeviceMemory
-from qathw.service import ops
+from qathw.service import wire as ops
 
 BASE = 0x10_0000_0000
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fakedev.engine import LaHandler
-from qathw.service import ops
+from qathw.service import wire as ops
 from qathw.service.cd import LaSetup
 from tests.engine.arena import Arena
 

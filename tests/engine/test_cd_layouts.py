@@ -1,8 +1,8 @@
-"""Content descriptors and request templates, pinned byte for byte against the reference.
+"""Content descriptors and request templates, pinned byte for byte against the published values.
 
-Expected bytes are written out by hand from ../shared/reference/qat-wire-format.md (§3.1
-per-algorithm configs, §3.2 auth setup and state sizes, §3.3 GCM, §3.4 worked CDs, §3.5
-compression, §5 item 4 the worked AES-128-CBC request), not computed from our builders.
+Expected bytes are written out by hand from docs/hardware.md (#content-descriptors:
+per-algorithm configs, auth setup and state sizes, GCM, worked values; #comp-request;
+#known-answers: the worked AES-128-CBC request), not computed from our builders.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from qathw.service import algorithms as catalogue
-from qathw.service import cd, ops
+from qathw.service import cd
+from qathw.service import wire as ops
 
 D = cd.Direction
 KEY16 = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
@@ -27,7 +28,7 @@ def u32(b: bytes, off: int) -> int:
     return int(struct.unpack_from("<I", b, off)[0])
 
 
-def test_aes128_cbc_request_is_the_reference_worked_example() -> None:
+def test_aes128_cbc_request_is_the_published_known_answer() -> None:
     s = cd.cipher_session("aes-128-cbc", KEY16, D.ENCRYPT)
     req = ops.la_request(
         s,
@@ -62,7 +63,7 @@ def test_aes128_cbc_request_is_the_reference_worked_example() -> None:
         ("aes-256-xts", 64, 0x065, 0x365, 8, 2),
     ],
 )
-def test_legacy_cipher_configs_follow_the_reference_table(
+def test_legacy_cipher_configs_follow_the_published_table(
     name: str, key_len: int, enc: int, dec: int, key_qw: int, state_qw: int
 ) -> None:
     key = bytes(range(1, key_len + 1))
@@ -97,7 +98,7 @@ def test_3des_short_keys_are_expanded_k1k2k1_and_k1k1k1(key: bytes, expanded: by
     assert s.cd[8:32] == expanded
 
 
-def test_sha256_plain_cd_is_the_reference_worked_example() -> None:
+def test_sha256_plain_cd_is_the_published_worked_example() -> None:
     s = cd.auth_session("sha256")
     assert u32(s.cd, 0) == 0x00002004
     assert s.cd[8:16] == bytes(8)  # counter 0
@@ -110,7 +111,7 @@ def test_sha256_plain_cd_is_the_reference_worked_example() -> None:
     assert t[1] == 1 and (u16(t, 4) >> 5) & 1 == 1  # AUTH, RET_AUTH_RES
 
 
-def test_hmac_sha256_cd_is_the_reference_worked_example() -> None:
+def test_hmac_sha256_cd_is_the_published_worked_example() -> None:
     s = cd.auth_session("hmac-sha256", b"\x0b" * 20)
     assert u32(s.cd, 0) == 0x00002014
     assert s.cd[8:12] == bytes.fromhex("00000040")  # BE(64)
@@ -124,7 +125,7 @@ def test_hmac_sha256_cd_is_the_reference_worked_example() -> None:
     ("name", "cd_bytes", "state2_qw", "state1_sz"),
     [("hmac-sha1", 64, 5, 24), ("hmac-sha256", 80, 6, 32), ("hmac-sha512", 144, 10, 64)],
 )
-def test_hmac_state_sizes_follow_the_reference_table(
+def test_hmac_state_sizes_follow_the_published_table(
     name: str, cd_bytes: int, state2_qw: int, state1_sz: int
 ) -> None:
     s = cd.auth_session(name, b"key")

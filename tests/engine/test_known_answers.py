@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from fakedev.engine import LaHandler, primitives
 from qathw.fw.common import Status
-from qathw.service import cd, ops
+from qathw.service import cd
+from qathw.service import wire as ops
 from tests.engine.arena import Arena
 from tests.engine.helpers import run_la
 from tests.vectors import Vector, load

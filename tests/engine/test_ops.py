@@ -8,13 +8,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from qathw.service import cd, ops
+from qathw.service import cd
+from qathw.service import wire as ops
 
 D = cd.Direction
 CBC = cd.cipher_session("aes-128-cbc", bytes(16), D.ENCRYPT)
 
 
-def test_sgl_descriptor_layout_follows_the_reference() -> None:
+def test_sgl_descriptor_layout_follows_the_published_one() -> None:
     desc = ops.sgl_descriptor([(0x1000, 100), (0x2_0000_0000, 28)])
     assert len(desc) == 16 + 2 * 16
     assert desc[:8] == bytes(8) and struct.unpack_from("<I", desc, 8)[0] == 2

@@ -13,16 +13,17 @@ import zlib
 from typing import Any
 
 import pytest
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakedev.engine import CompHandler, LaHandler
+from fakedev.engine.compat import TripleDES
 from qathw.fw.common import Status
 from qathw.service import algorithms as catalogue
-from qathw.service import cd, ops
+from qathw.service import cd
+from qathw.service import wire as ops
 from tests.engine.arena import Arena
 from tests.engine.helpers import Response, run_la
 

@@ -1,4 +1,4 @@
-"""qathw.sha: the resumable SHA family, against hashlib, NIST and the reference's HMAC states."""
+"""qathw.sha: the resumable SHA family, against hashlib, NIST and the published HMAC states."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ def test_nist_shavs(vector: Vector) -> None:
     assert s.digest().hex() == vector["MD"]
 
 
-def test_hmac_states_match_the_reference_rfc4231_case_1() -> None:
-    # reference qat-wire-format.md §5 item 3
+def test_hmac_states_match_the_known_answer_rfc4231_case_1() -> None:
+    # docs/hardware.md#known-answers (HMAC-SHA256 mode 1)
     state1, state2 = sha.hmac_precompute(sha.SHA256, b"\x0b" * 20)
     assert state1.hex() == "2bb2180423b95bf9b4e8258cfab5e65411f2921e4feb78ee9890e5fe64b78036"
     assert state2.hex() == "27e7739fd956258356d666e25f810de8ec5e4f8a553d4fb83cff20ba10234b40"

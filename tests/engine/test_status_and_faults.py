@@ -20,7 +20,8 @@ from qathw import aeskey, sha
 from qathw.fw.common import ServiceType, Status
 from qathw.fw.sgl import SGL_MAX_ENTRIES
 from qathw.service import algorithms as catalogue
-from qathw.service import cd, ops
+from qathw.service import cd
+from qathw.service import wire as ops
 from tests.engine.arena import Arena
 from tests.engine.helpers import Response, run_la
 

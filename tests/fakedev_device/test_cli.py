@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import mmap
 from pathlib import Path
 
 import pytest
 
 from fakedev.__main__ import main
+from qathw import emulated
+from qathw.emulated import qathw_emu_control
 
 
 def test_create_then_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -19,6 +22,7 @@ def test_create_then_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert st["schema_version"] == 1
     assert (st["device"], st["banks"], st["backend_state"]) == ("4xxx", 64, "INITIALISING")
     assert st["backend_alive"] is False and st["device_error_count"] == 0
+    assert (st["defect_count"], st["defect"]) == (0, "")
     assert main(["status", str(path)]) == 0
     out = capsys.readouterr().out
     assert "device" in out and "gen4, 64 banks" in out and "bus master     off" in out
@@ -66,3 +70,30 @@ def test_a_file_that_is_not_an_endpoint(tmp_path: Path, capsys: pytest.CaptureFi
     path.write_bytes(b"x" * 8192)
     assert main(["status", str(path)]) == 1
     assert "no QATHWEMU magic" in capsys.readouterr().err
+
+
+def test_status_prints_the_texts_of_the_page_cleaned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The frontend (maybe a hostile guest) can write the page: escapes must not reach a
+    # terminal, and a line must stay one line.
+    path = tmp_path / "ep"
+    main(["create", str(path), "--size", "1M"])
+    with path.open("r+b") as f, mmap.mmap(f.fileno(), emulated.CONTROL_PAGE_SIZE) as mm:
+        page = qathw_emu_control.from_buffer(mm)
+        page.defect_count = 2
+        page.defect = b"\x1b]0;owned\x07 mod:fn:1: E: one\ntwo"
+        page.device_error_count = 1
+        page.device_error = b"ring 3\r\x1b[2K"
+        del page
+    capsys.readouterr()
+    assert main(["status", str(path), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert (st["defect_count"], st["defect"]) == (2, "?]0;owned? mod:fn:1: E: one?two")
+    assert st["device_error"] == "ring 3??[2K"
+    assert main(["status", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "defects        2 (bugs of fakedev itself)\n" in out
+    assert "last defect    ?]0;owned? mod:fn:1: E: one?two\n" in out
+    assert "last error     ring 3??[2K\n" in out
+    assert "\x1b" not in out and "\r" not in out

@@ -2,9 +2,9 @@
 
 Whatever handlers are registered (the default registry: NULL, and LA/COMP once the
 engine exists), the device answers every request, once, in order, with a valid response
-that echoes the request's type and cookie; it never raises, never stops, and never
-changes a byte outside device memory except the registers and control-page words the
-device owns.
+that echoes the request's type and cookie; it never raises, never stops, never fails in
+its own code (no fakedev defect, whatever the bytes), and never changes a byte outside
+device memory except the registers and control-page words the device owns.
 """
 
 from __future__ import annotations
@@ -90,7 +90,13 @@ def _outside_devmem(rig: Rig) -> bytes:
 def _device_owned_offsets(rig: Rig) -> set[int]:
     """Byte offsets (into control page + CSR + PMISC) the device may write."""
     owned: set[int] = set()
-    for field in ("backend_heartbeat", "device_error_count", "device_error"):
+    for field in (
+        "backend_heartbeat",
+        "device_error_count",
+        "device_error",
+        "defect_count",
+        "defect",
+    ):
         desc = getattr(qathw_emu_control, field)
         owned.update(range(desc.offset, desc.offset + desc.size))
     csr0 = emulated.CONTROL_PAGE_SIZE
@@ -132,6 +138,7 @@ def test_every_request_gets_one_response_and_nothing_outside_is_touched(
             break
 
     assert rig.device.phase is Phase.RUNNING
+    assert not rig.device.defects, rig.device.defects
     assert [int(r["opaque_data"]) for r in got] == list(range(len(batch)))
     for req, resp in zip(rows, got, strict=True):
         hdr = resp["comn_hdr"]

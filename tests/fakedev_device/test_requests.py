@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import re
 import struct
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from fakedev import dispatch
 from fakedev.memory import DeviceMemory
 from fakedev.services import make_response
+from qathw import emulated
 from qathw.fw import common
 from qathw.fw.common import ErrCode, ServiceType, Status
 from tests.transport.emu import make_rig, null_requests
@@ -25,9 +28,9 @@ def _requests(rows: list[tuple[int, int, int]]) -> np.ndarray:
     return out
 
 
-def test_the_response_to_a_null_request_matches_the_reference(tmp_path: Path) -> None:
-    # Reference §2.3 and §5 item 2: valid bit, service_id CPM_FW, type and cmd echoed,
-    # opaque at 8, status OK.
+def test_the_response_to_a_null_request_matches_the_published_one(tmp_path: Path) -> None:
+    # docs/hardware.md#response and #known-answers (NULL request): valid bit, service_id
+    # CPM_FW, type and cmd echoed, opaque at 8, status OK.
     rig = make_rig(tmp_path)
     try:
         pair = rig.endpoint.ring_pair(1, slots=16)
@@ -93,7 +96,7 @@ def test_an_address_outside_device_memory_is_an_endpoint_error(tmp_path: Path) -
         rig.close()
 
 
-def test_a_failing_handler_fails_its_request_and_is_reported(tmp_path: Path) -> None:
+def test_a_failing_handler_is_a_defect_of_the_fake_not_a_device_status(tmp_path: Path) -> None:
     def broken(request: bytes, memory: DeviceMemory) -> bytes:
         raise ZeroDivisionError("bug")
 
@@ -107,12 +110,52 @@ def test_a_failing_handler_fails_its_request_and_is_reported(tmp_path: Path) -> 
         rig.step()
         got = pair.poll()
         assert list(got["opaque_data"]) == [1, 2, 3]
-        assert got[0]["comn_hdr"]["comn_status"] == Status.CRYPTO
-        assert got[2]["comn_hdr"]["comn_status"] == Status.CMP
-        assert "ZeroDivisionError" in rig.device.errors[0]
-        assert "returned 8 bytes" in rig.device.errors[1]
+        err = got["comn_hdr"]["comn_error"]
+        defect = emulated.DEFECT_ERROR_CODE
+        statuses = [Status.CRYPTO, Status.UNSUPPORTED_REQUEST, Status.CMP]  # (no NULL here)
+        assert list(got["comn_hdr"]["comn_status"]) == statuses
+        assert list(err["cmp_err_code"]) == [defect, 0, defect]
+        assert list(err["xlat_err_code"]) == [defect, 0, defect]
+        first, second = rig.device.defects
+        assert re.fullmatch(
+            r"tests\.fakedev_device\.test_requests:broken:\d+: ZeroDivisionError: bug", first
+        )
+        assert re.fullmatch(
+            r"fakedev\.dispatch:_run_one:\d+: ValueError: .*returned 8 bytes.*", second
+        )
+        page = rig.path.read_bytes()[: emulated.CONTROL_PAGE_SIZE]
+        assert emulated.read_defect(page) == emulated.Defect(count=2, text=second)
+        assert not rig.device.errors  # a defect is not a device error
     finally:
         rig.close()
+
+
+def test_a_defect_names_the_fakes_own_line_not_the_librarys(tmp_path: Path) -> None:
+    def misuses_a_library(request: bytes, memory: DeviceMemory) -> bytes:
+        hmac.new(b"key", "not bytes", "sha256")  # type: ignore[call-overload]  # raises in hmac.py
+        return make_response(request)
+
+    rig = make_rig(tmp_path, handlers={4: misuses_a_library})
+    try:
+        pair = rig.endpoint.ring_pair(1, slots=16)
+        pair.submit(_requests([(4, 0, 1)]))
+        rig.step()
+        assert len(pair.poll()) == 1
+        (defect,) = rig.device.defects
+        place = r"tests\.fakedev_device\.test_requests:misuses_a_library:\d+"
+        assert re.fullmatch(rf"{place}: TypeError: .+", defect)
+    finally:
+        rig.close()
+
+
+def test_a_defect_text_is_one_bounded_line_that_keeps_the_place() -> None:
+    try:
+        raise RuntimeError("line one\nline two\t" + "x" * 1000)
+    except RuntimeError as exc:
+        text = dispatch.defect_text(exc)
+    place = r"tests\.fakedev_device\.test_requests:test_a_defect_text_is_one_\w+:\d+"
+    assert re.match(rf"{place}: RuntimeError: line one line two xxx", text)
+    assert len(text) == emulated.DEFECT_TEXT_LEN - 1 and text.isprintable()
 
 
 def test_a_response_is_marked_valid_even_if_a_handler_forgets(tmp_path: Path) -> None:
@@ -192,9 +235,10 @@ def test_a_failing_batch_handler_fails_the_whole_group_and_never_reruns_it(
         got = pair.poll()
         assert list(got["opaque_data"]) == [0, 1, 2]
         assert (got["comn_hdr"]["comn_status"] == Status.CRYPTO).all()
-        assert (got["comn_hdr"]["comn_error"]["cmp_err_code"] == ErrCode.FATAL_ERROR).all()
+        assert (got["comn_hdr"]["comn_error"]["cmp_err_code"] == emulated.DEFECT_ERROR_CODE).all()
         assert handler.singles == 0  # not re-run one by one
         assert bytes(buf.view[:4]) == b"\xfe\xfd\xfc\xfb"  # transformed once, not twice
-        assert "batch handler failed on 3 requests" in rig.device.errors[-1]
+        (defect,) = rig.device.defects  # one failure, one defect
+        assert defect.endswith("RuntimeError: bug after the first request")
     finally:
         rig.close()

@@ -8,12 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from fakedev import endpoint_file
+from fakedev.endpoint_file import EndpointFileError
 from fakedev.runner import DeviceThread
 from qathw.emulated import XenbusState
 from qathw.endpoint import open_emulated
@@ -116,11 +117,72 @@ def test_sigterm_leaves_the_endpoint_closed(served: tuple[Path, subprocess.Popen
     assert info.backend_state == XenbusState.CLOSED and info.backend_pid == 0
 
 
-def test_a_second_backend_is_refused(served: tuple[Path, subprocess.Popen[str]]) -> None:
+def test_a_second_backend_is_refused_in_one_line_and_the_first_keeps_serving(
+    served: tuple[Path, subprocess.Popen[str]],
+) -> None:
     path, proc = served
+    before = json.loads(_fakedev("status", str(path), "--json").stdout)
     second = _fakedev("serve", str(path))
     assert second.returncode == 1
-    assert f"already served by pid {proc.pid}" in second.stderr
+    assert second.stderr.startswith(f"fakedev: {path} is already served by pid {proc.pid}; ")
+    assert second.stderr.count("\n") == 1 and "stop that backend first" in second.stderr
+    time.sleep(0.05)
+    after = json.loads(_fakedev("status", str(path), "--json").stdout)
+    assert proc.poll() is None
+    for field in ("backend_pid", "backend_epoch", "backend_state"):
+        assert after[field] == before[field]
+    assert after["backend_heartbeat"] > before["backend_heartbeat"]
+    with open_emulated(path) as ep:
+        ep.connect()
+        pair = ep.ring_pair(0, slots=64)
+        pair.submit(null_requests(range(5), pair.request_size))
+        assert _drain(pair, 5) == list(range(5))
+
+
+def test_a_device_thread_on_a_served_endpoint_is_refused_and_lets_go_of_the_file(
+    served: tuple[Path, subprocess.Popen[str]],
+) -> None:
+    path, proc = served
+    thread = DeviceThread(path)
+    with pytest.raises(EndpointFileError, match=f"already served by pid {proc.pid}"):
+        thread.start()
+    assert thread.device.file.control is None  # mapping released, nothing written
+    assert endpoint_file.read_info(path).backend_pid == proc.pid
+
+
+def _not_an_endpoint(path: Path) -> None:
+    path.write_bytes(b"x" * 8192)
+
+
+def _truncated(path: Path) -> None:
+    endpoint_file.create(path, size=2 << 20)
+    os.truncate(path, 1 << 20)
+
+
+def _tiny(path: Path) -> None:
+    path.write_bytes(b"QATHWEMU")
+
+
+@pytest.mark.parametrize(
+    ("make", "what", "hint"),
+    [
+        (None, "cannot read {p}: No such file or directory", "create it with"),
+        (_not_an_endpoint, "not an emulated QAT endpoint", "create the endpoint with"),
+        (_truncated, "does not fit a mapping of 0x100000 bytes", "recreate it"),
+        (_tiny, "{p} is 8 bytes, too small for an emulated endpoint", "create one with"),
+    ],
+    ids=["missing", "not-an-endpoint", "truncated", "tiny"],
+)
+def test_serve_refuses_a_bad_file_in_one_line_with_a_hint(
+    tmp_path: Path, make: Callable[[Path], None] | None, what: str, hint: str
+) -> None:
+    path = tmp_path / "ep.qat"
+    if make is not None:
+        make(path)
+    done = _fakedev("serve", str(path))
+    assert done.returncode == 1
+    assert done.stderr.startswith("fakedev: ") and done.stderr.count("\n") == 1
+    assert what.format(p=path) in done.stderr and hint in done.stderr
 
 
 def test_an_idle_backend_does_not_burn_a_core(

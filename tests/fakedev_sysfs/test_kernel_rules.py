@@ -1,4 +1,4 @@
-"""The fake kernel refuses writes the way Linux does (reference qat-host-stack.md §2)."""
+"""The fake kernel refuses writes the way Linux does (docs/hardware.md#sysfs-abi)."""
 
 from __future__ import annotations
 

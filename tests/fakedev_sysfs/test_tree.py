@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ import pytest
 from fakedev import sysfs
 from fakedev.topologies import NAMED, EmulatedSpec, PfSpec, Topology
 from tests.fakedev_sysfs.helpers import FakeFactory, write_endpoint_file
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def read(path: Path) -> str:
@@ -184,3 +188,27 @@ def test_the_module_builds_a_tree_from_the_command_line(
     assert (tmp_path / "t" / "sys" / "bus" / "pci" / "devices" / "0000:da:00.0").is_symlink()
     assert sysfs.main([str(tmp_path / "t")]) == 1  # not empty any more
     assert "is not empty" in capsys.readouterr().err
+
+
+def test_python_m_fakedev_sysfs_builds_the_seed_tree(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "fakedev.sysfs", str(tmp_path / "t"), "--topology", "seed"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout == f"built topology 'seed': qathw list --sysfs-root {tmp_path / 't' / 'sys'}\n"
+    assert (tmp_path / "t" / "sys" / "bus" / "pci" / "devices" / "0000:70:00.0").is_symlink()
+
+
+def test_importing_the_module_entry_point_builds_nothing() -> None:
+    r = subprocess.run(
+        [sys.executable, "-c", "import fakedev.sysfs.__main__; print('imported')"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (r.returncode, r.stdout) == (0, "imported\n")

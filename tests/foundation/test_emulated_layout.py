@@ -7,6 +7,7 @@ import pytest
 from qathw import emulated
 from qathw.emulated import qathw_emu_control
 from qathw.errors import DeviceError
+from qathw.fw.common import ErrCode
 
 # (field, offset, size) of layout version 1; pinned so a change must bump the version.
 CONTROL_FIELDS = [
@@ -38,6 +39,9 @@ CONTROL_FIELDS = [
     ("pci_command", 124, 2),
     ("device_error_count", 128, 4),
     ("device_error", 136, 120),
+    # added in reserved space, version kept: zeros in an older file read "no defect"
+    ("defect_count", 256, 4),
+    ("defect", 264, 248),
 ]
 
 
@@ -123,3 +127,42 @@ def test_read_rejects_non_qat_identity() -> None:
     win = emulated.plan_windows(csr_size=0x8000, pmisc_size=0x2000, total_size=1 << 20)
     with pytest.raises(DeviceError, match="not a QAT function"):
         emulated.read_control(_page(win, device_id=0x1234))
+
+
+def test_the_defect_code_is_no_firmware_error_code() -> None:
+    # docs/hardware.md#response: firmware codes run 0..-50; -128 is the signed byte's far end.
+    assert emulated.DEFECT_ERROR_CODE == -128
+    assert emulated.DEFECT_ERROR_CODE not in {int(c) for c in ErrCode}
+
+
+def test_a_page_from_before_the_defect_record_reads_as_no_defect() -> None:
+    win = emulated.plan_windows(csr_size=0x8000, pmisc_size=0x2000, total_size=1 << 20)
+    assert emulated.read_defect(_page(win)) == emulated.Defect(count=0, text="")
+
+
+def test_the_defect_record_round_trips() -> None:
+    win = emulated.plan_windows(csr_size=0x8000, pmisc_size=0x2000, total_size=1 << 20)
+    buf = _page(win)
+    page = qathw_emu_control.from_buffer(buf)
+    page.defect_count = 3
+    page.defect = b"fakedev.engine.la:_run:42: KeyError: 'x'"
+    del page
+    got = emulated.read_defect(buf)
+    assert got == emulated.Defect(count=3, text="fakedev.engine.la:_run:42: KeyError: 'x'")
+
+
+def test_hostile_defect_text_is_bounded_and_printable() -> None:
+    # A guest writes the page: no NUL, control characters, escapes, non-ASCII.
+    buf = bytearray(4096)
+    off, size = qathw_emu_control.defect.offset, qathw_emu_control.defect.size
+    hostile = b"\x1b[2J\r\n" + "é".encode() + b"\x7f" + b"A" * size
+    buf[off : off + size] = hostile[:size]
+    text = emulated.read_defect(buf).text
+    assert len(text) == emulated.DEFECT_TEXT_LEN - 1
+    assert text.startswith("?[2J?????A")  # ESC CR LF, the two bytes of é, DEL
+    assert all(" " <= ch <= "~" for ch in text)
+
+
+def test_reading_the_defect_record_needs_its_bytes() -> None:
+    with pytest.raises(ValueError, match="needs 512 bytes"):
+        emulated.read_defect(bytes(300))

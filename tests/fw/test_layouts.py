@@ -1,8 +1,8 @@
 """Every firmware layout pinned against the published offsets.
 
-The tables below are transcribed from ../shared/reference/qat-wire-format.md (§2.1 header,
-§2.2 LA request, §2.3 response, §2.5 LA parameters, §2.6 cd_ctrl, §2.8 SGL, §3.2 auth
-setup, §3.5 compression), which were checked there against the kernel, DPDK and qatlib
+The tables below are transcribed from docs/hardware.md (#request-header, #la-request with
+its parameters and cd_ctrl, #response, #sgl, the auth setup of #content-descriptors,
+#comp-request), which name the kernel, DPDK and qatlib
 headers. They are written out by hand, not computed from our structures, so a mistake
 in a structure cannot cancel itself out.
 """
@@ -60,7 +60,7 @@ def test_size(cls: Any, size: int) -> None:
     assert ctypes.sizeof(cls) == size
 
 
-LA_REQUEST = [  # (field path, byte offset, size) — reference §2.1, §2.2, §2.6
+LA_REQUEST = [  # (field path, byte offset, size) — docs/hardware.md#request-header and #la-request
     ("comn_hdr.resrvd1", 0, 1),
     ("comn_hdr.service_cmd_id", 1, 1),
     ("comn_hdr.service_type", 2, 1),
@@ -109,7 +109,7 @@ def test_la_bulk_request_fields(path: str, offset: int, size: int) -> None:
     assert field_span(la.icp_qat_fw_la_bulk_req, path) == (offset, size)
 
 
-CIPHER_PARAMS = [  # request offset minus 56 — reference §2.5
+CIPHER_PARAMS = [  # request offset minus 56 — docs/hardware.md#la-request
     ("cipher_offset", 56, 4),
     ("cipher_length", 60, 4),
     ("u.cipher_IV_array", 64, 16),
@@ -123,7 +123,7 @@ def test_cipher_params_at_byte_56(path: str, offset: int, size: int) -> None:
     assert (la.CIPHER_REQ_PARAMS_OFFSET + rel, length) == (offset, size)
 
 
-AUTH_PARAMS = [  # reference §2.5
+AUTH_PARAMS = [  # docs/hardware.md#la-request
     ("auth_off", 80, 4),
     ("auth_len", 84, 4),
     ("u1.auth_partial_st_prefix", 88, 8),
@@ -147,7 +147,7 @@ def test_auth_params_own_28_bytes_ending_at_cd_ctrl() -> None:
     assert la.AUTH_REQ_PARAMS_OFFSET + la.AUTH_REQ_PARAMS_SZ == la.CD_CTRL_OFFSET
 
 
-CIPHER_20_PARAMS = [  # reference §2.5, gen4 UCS single pass
+CIPHER_20_PARAMS = [  # docs/hardware.md#la-request, gen4 UCS single pass
     ("cipher_offset", 56, 4),
     ("cipher_length", 60, 4),
     ("u.cipher_IV_array", 64, 16),
@@ -165,7 +165,7 @@ def test_cipher_20_params_at_byte_56(path: str, offset: int, size: int) -> None:
     assert (la.CIPHER_REQ_PARAMS_OFFSET + rel, length) == (offset, size)
 
 
-RESPONSE = [  # reference §2.3
+RESPONSE = [  # docs/hardware.md#response
     ("comn_hdr.resrvd1", 0, 1),
     ("comn_hdr.service_id", 1, 1),
     ("comn_hdr.response_type", 2, 1),
@@ -184,7 +184,7 @@ def test_response_fields(path: str, offset: int, size: int) -> None:
     assert field_span(common.icp_qat_fw_comn_resp, path) == (offset, size)
 
 
-COMP_REQUEST = [  # reference §3.5
+COMP_REQUEST = [  # docs/hardware.md#comp-request
     ("comn_hdr.service_type", 2, 1),
     ("cd_pars.sl.comp_slice_cfg_word", 8, 8),
     ("comn_mid.opaque_data", 24, 8),
@@ -228,7 +228,7 @@ def test_comp_response_fields(path: str, offset: int, size: int) -> None:
     assert field_span(comp.icp_qat_fw_comp_resp, path) == (offset, size)
 
 
-SGL = [  # reference §2.8
+SGL = [  # docs/hardware.md#sgl
     (sgl.qat_alg_buf_list, "resrvd", 0, 8),
     (sgl.qat_alg_buf_list, "num_bufs", 8, 4),
     (sgl.qat_alg_buf_list, "num_mapped_bufs", 12, 4),
@@ -247,7 +247,7 @@ def test_sgl_entry_i_starts_at_16_plus_16i() -> None:
     assert sgl.sgl_size(0) == 16 and sgl.sgl_size(3) == 64
 
 
-AUTH_SETUP = [  # reference §3.2
+AUTH_SETUP = [  # docs/hardware.md#content-descriptors
     ("auth_config.config", 0, 4),
     ("auth_config.reserved", 4, 4),
     ("auth_counter.counter", 8, 4),
@@ -265,7 +265,7 @@ def test_auth_setup_fields(path: str, offset: int, size: int) -> None:
 
 @pytest.mark.parametrize(
     ("mode", "algo", "convert", "direction", "value"),
-    [  # reference §3.1 table "Config enc / dec"
+    [  # docs/hardware.md#content-descriptors, table "config enc / dec"
         (hw.CipherMode.CBC, hw.CipherAlgo.AES128, 0, 0, 0x013),
         (hw.CipherMode.CBC, hw.CipherAlgo.AES128, 1, 1, 0x313),
         (hw.CipherMode.CBC, hw.CipherAlgo.AES256, 1, 1, 0x315),
@@ -282,7 +282,7 @@ def test_cipher_config_words(
 
 
 def test_single_pass_gcm_config_carries_tag_length() -> None:
-    # enc 0x043 | (tag_len << 10), reference §3.1
+    # enc 0x043 | (tag_len << 10), docs/hardware.md#content-descriptors
     assert hw.cipher_config(hw.CipherMode.AEAD, hw.CipherAlgo.AES128, aead_hash_cmp_len=16) == (
         0x043 | 16 << 10
     )
@@ -290,7 +290,7 @@ def test_single_pass_gcm_config_carries_tag_length() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "algo", "cmp_len", "value"),
-    [  # reference §3.4
+    [  # docs/hardware.md#content-descriptors (auth setup block, worked values)
         (hw.AuthMode.MODE0, hw.AuthAlgo.SHA256, 32, 0x00002004),
         (hw.AuthMode.MODE1, hw.AuthAlgo.SHA256, 32, 0x00002014),
         (hw.AuthMode.MODE1, hw.AuthAlgo.SHA3_256, 32, (1 << 22) | 0x2011),
@@ -301,7 +301,7 @@ def test_auth_config_words(mode: hw.AuthMode, algo: hw.AuthAlgo, cmp_len: int, v
     assert hw.auth_config_algo(value) == algo
 
 
-def test_la_flags_of_the_reference_cbc_request() -> None:
+def test_la_flags_of_the_known_answer_cbc_request() -> None:
     assert la.la_flags(iv_inline=True) == 0x0004
 
 
@@ -310,7 +310,7 @@ def test_gcm_decrypt_flags() -> None:
     assert flags == (1 << 11) | (2 << 7) | (1 << 6) | (1 << 2)
 
 
-def test_next_curr_chains() -> None:  # reference §2.7
+def test_next_curr_chains() -> None:  # docs/hardware.md#la-request
     s = common.Slice
     assert common.next_curr(s.DRAM_WR, s.CIPHER) == 0x41
     assert common.next_curr(s.AUTH, s.CIPHER) == 0x21
@@ -327,7 +327,7 @@ def test_gen2_dynamic_compression_config_word() -> None:
 
 # --- golden messages -------------------------------------------------------------------
 
-REFERENCE_CBC_REQUEST = bytes.fromhex(  # reference §5 item 4 (synthesized from the tables)
+KNOWN_CBC_REQUEST = bytes.fromhex(  # docs/hardware.md#known-answers (synthesized from the tables)
     "00000480040000000010000001000000"
     "00000300000000008877665544332211"
     "00200000010000000020000001000000"
@@ -339,7 +339,7 @@ REFERENCE_CBC_REQUEST = bytes.fromhex(  # reference §5 item 4 (synthesized from
 )
 
 
-def test_reference_aes_cbc_request_builds_byte_for_byte() -> None:
+def test_known_answer_aes_cbc_request_builds_byte_for_byte() -> None:
     req = la.icp_qat_fw_la_bulk_req()
     req.comn_hdr.service_cmd_id = la.LaCmd.CIPHER
     req.comn_hdr.service_type = common.ServiceType.LA
@@ -359,10 +359,10 @@ def test_reference_aes_cbc_request_builds_byte_for_byte() -> None:
     req.cd_ctrl.cipher_state_sz = req.cd_ctrl.cipher_key_sz = 2
     req.cd_ctrl.next_curr_id_cipher = common.next_curr(common.Slice.DRAM_WR, common.Slice.CIPHER)
     del params
-    assert bytes(req) == REFERENCE_CBC_REQUEST
+    assert bytes(req) == KNOWN_CBC_REQUEST
 
 
-def test_reference_cd_for_aes_128_cbc() -> None:
+def test_known_answer_cd_for_aes_128_cbc() -> None:
     cfg = hw.icp_qat_hw_cipher_config(val=hw.cipher_config(hw.CipherMode.CBC, hw.CipherAlgo.AES128))
     key = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
     assert (bytes(cfg) + key).hex() == "1300000000000000" + key.hex()

@@ -1,8 +1,12 @@
-"""PCI addresses: parsing, printing, ordering."""
+"""PCI addresses: parsing, printing, ordering.
+
+``PciAddress.parse`` is the one parser of PCI addresses; what it accepts and refuses is
+specified here once.
+"""
 
 import pytest
 
-from qathw.pci import PciAddress
+from qathw.pci_regs import PciAddress
 
 
 def test_parse_and_print_round_trip() -> None:
@@ -13,13 +17,32 @@ def test_parse_and_print_round_trip() -> None:
 
 def test_short_form_means_domain_zero_and_case_does_not_matter() -> None:
     assert str(PciAddress.parse("F3:02.0")) == "0000:f3:02.0"
+    assert str(PciAddress.parse("6B:00.1")) == "0000:6b:00.1"
+
+
+def test_surrounding_whitespace_is_ignored() -> None:
+    assert str(PciAddress.parse(" 0000:6b:00.1\n")) == "0000:6b:00.1"
 
 
 @pytest.mark.parametrize(
-    "text", ["", "6b:00", "0000:6b:00.8", "0000:6b:20.0", "1:2:3:4.0", "xx:00.0"]
+    "text",
+    [
+        "",
+        "6b:00",
+        "0000:6b:00.8",
+        "0000:6b:20.0",
+        "1:2:3:4.0",
+        "xx:00.0",
+        "0:6b:00.0",
+        "00000:6b:00.0",
+        "6b:0.1",
+        "b:00.1",
+        "0000:6b:00.1.0",
+        "0000:6b:00.1 x",
+    ],
 )
 def test_bad_addresses_say_what_is_expected(text: str) -> None:
-    with pytest.raises(ValueError, match=r"expected dddd:bb:dd\.f"):
+    with pytest.raises(ValueError, match=r"not a PCI address: write it as dddd:bb:dd\.f"):
         PciAddress.parse(text)
 
 

@@ -12,7 +12,7 @@ from fakedev.topologies import EmulatedSpec, PfSpec, Topology
 from qathw import discovery, sysfsio
 from qathw.discovery import Role
 from qathw.errors import DeviceNotFoundError
-from qathw.pci import PciAddress
+from qathw.pci_regs import PciAddress
 from tests.fakedev_sysfs.helpers import (
     NOBODY,
     FakeFactory,

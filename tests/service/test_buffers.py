@@ -196,7 +196,8 @@ def test_a_batch_of_gcm_ops_on_device_buffers_runs_in_place(cy: CyInstance) -> N
             return_exceptions=True,
         )
         assert isinstance(out[3], InvalidTag)
-        assert [o.tobytes() for i, o in enumerate(out) if i != 3] == [
+        # every op but the corrupted one gave its buffer (an exception has no tobytes)
+        assert [o.tobytes() for i, o in enumerate(out) if i != 3] == [  # type: ignore[union-attr]
             m for i, m in enumerate(msgs) if i != 3
         ]
     for b in bufs:

@@ -26,7 +26,7 @@ def test_submit_returns_a_pending_handle_that_poll_completes_with_its_callback(
     cy: CyInstance,
 ) -> None:
     s = cy.cipher("aes-128-cbc", KEY)
-    seen: list[Handle] = []
+    seen: list[Handle[object]] = []
     handle = cy.submit(s.encrypt_op(b"x" * 64, IV), callback=seen.append)
     assert not handle.done()  # nothing completes without a poll
     while not handle.done():
@@ -108,7 +108,7 @@ def test_a_callback_that_raises_surfaces_from_poll_after_the_others_ran(cy: CyIn
     s = cy.cipher("aes-128-cbc", KEY)
     ran: list[int] = []
 
-    def boom(handle: Handle) -> None:
+    def boom(handle: Handle[object]) -> None:
         raise RuntimeError("callback bug")
 
     h1 = cy.submit(s.encrypt_op(b"a" * 16, IV), callback=boom)

@@ -42,7 +42,7 @@ def test_epoll_wakes_when_responses_arrive_and_stays_quiet_otherwise(live: rig.H
         try:
             ep.register(ep0.fileno(), select.EPOLLIN)
             assert ep.poll(0.05) == []  # nothing in flight: nothing to say
-            done: list[Handle] = []
+            done: list[Handle[object]] = []
             h = ep0.submit(s.encrypt_op(b"q" * 64, IV), callback=done.append)
             deadline = time.monotonic() + 5
             while not done and time.monotonic() < deadline:

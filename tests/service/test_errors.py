@@ -14,7 +14,7 @@ from qathw.fw.common import ErrCode, Status
 from qathw.service import status
 from qathw.service.algorithms import Huffman
 from qathw.service.instance import CyInstance, DcInstance
-from qathw.service.session import DcResult
+from qathw.service.results import DcResult
 
 
 def _sent(cy: CyInstance) -> int:

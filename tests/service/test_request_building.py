@@ -1,4 +1,4 @@
-"""The fast request builders produce exactly the bytes ``ops.la_request`` builds.
+"""The fast request builders produce exactly the bytes ``wire.la_request`` builds.
 
 The request layer builds flat cipher and single-pass GCM requests from the session's
 template with a few stores (per op), and batches of small cipher ops as one array; both
@@ -15,20 +15,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qathw.dma import WindowDmaPool
-from qathw.service import ops
+from qathw.fw import la
+from qathw.service import wire
 from qathw.service.algorithms import cipher
+from qathw.service.batches import _CipherBatch, batch_work
 from qathw.service.cd import Direction
 from qathw.service.instance import CyInstance
-from qathw.service.session import Op, _Cd, _CipherBatch, batch_work
+from qathw.service.operations import Op
+from qathw.service.placed import PlacedSetup
 
 U64 = st.integers(0, (1 << 64) - 1).map(lambda x: x & ~7)
 U32 = st.integers(0, (1 << 32) - 1)
 
 
-def _placed(setup: object) -> _Cd:
+def _placed(setup: object) -> PlacedSetup:
     pool = WindowDmaPool(memoryview(bytearray(1 << 16)), 0x10_0000_0000)
     block = pool.alloc(256)
-    return _Cd(setup, block)  # type: ignore[arg-type]
+    return PlacedSetup(setup, block)  # type: ignore[arg-type]
 
 
 @settings(max_examples=60, deadline=None)
@@ -58,12 +61,12 @@ def test_flat_cipher_requests_equal_la_request(
     assert placed.fast
     iv = data.draw(st.binary(min_size=alg.iv_size, max_size=alg.iv_size))
     fast = placed.flat_request(src, length + extra, dst, length, length, iv)
-    slow = ops.la_request(
+    slow = wire.la_request(
         placed.setup,
         placed.iova,
         opaque=0,
-        src=ops.Flat(src, length + extra),
-        dst=ops.Flat(dst, length),
+        src=wire.Flat(src, length + extra),
+        dst=wire.Flat(dst, length),
         cipher_length=length,
         iv=iv,
     )
@@ -106,11 +109,11 @@ def test_single_pass_gcm_requests_equal_la_request(
     digest = None if in_buffer else addrs[1]
     nonce = os.urandom(12)
     fast = placed.flat_request(src, total, src, total, body, nonce, aad_iova, digest)
-    slow = ops.la_request(
+    slow = wire.la_request(
         setup,
         placed.iova,
         opaque=0,
-        src=ops.Flat(src, total),
+        src=wire.Flat(src, total),
         iv=nonce,
         aad_iova=aad_iova,
         digest_iova=digest,
@@ -149,7 +152,9 @@ def test_a_cipher_batch_is_the_rows_la_request_builds() -> None:
     batch = _CipherBatch(pool, placed.template, [memoryview(m) for m in msgs], ivs, "x")
     for i, (m, iv) in enumerate(zip(msgs, ivs, strict=True)):
         at = int(np.frombuffer(batch.rows[i, 32:40].tobytes(), "<u8")[0])
-        want = ops.la_request(placed.setup, placed.iova, opaque=0, src=ops.Flat(at, len(m)), iv=iv)
+        want = wire.la_request(
+            placed.setup, placed.iova, opaque=0, src=wire.Flat(at, len(m)), iv=iv
+        )
         assert batch.rows[i].tobytes() == bytes(want)
         assert batch._block.view[at - batch._block.iova :][: len(m)] == m
     batch.release()
@@ -185,7 +190,7 @@ def test_a_batch_on_device_buffers_is_the_requests_ops_build_one_by_one(
 ) -> None:
     bufs = [cy.alloc(4096 + 16) for _ in range(6)]
     outs = [cy.alloc(4096 + 16) for _ in range(6)]
-    ops_: list[Op]
+    ops_: list[Op[object]]
     if kind.startswith("cbc"):
         s = cy.cipher("aes-128-cbc", bytes(16))
         ops_ = [
@@ -209,12 +214,12 @@ def test_a_batch_on_device_buffers_is_the_requests_ops_build_one_by_one(
     rows = work.rows
     assert isinstance(rows, np.ndarray)
     for i, op in enumerate(ops_):
-        one = op._work()
+        one = op.prepare()
         want = bytearray(one.rows)
         got = bytearray(rows[i].tobytes())
         # the AAD lives in a different DMA block: compare everything else
         for row in (want, got):
-            row[ops.AAD_ADDR_OFF : ops.AAD_ADDR_OFF + 8] = bytes(8)
+            row[la.REQ_AAD_ADDR_OFFSET : la.REQ_AAD_ADDR_OFFSET + 8] = bytes(8)
         assert got == want
         one.release()
     work.release()

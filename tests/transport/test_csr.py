@@ -1,7 +1,8 @@
-"""CSR layouts and ring arithmetic, pinned against reference qat-wire-format.md §1.
+"""CSR layouts and ring arithmetic, pinned against the tables of docs/hardware.md.
 
-The numbers below are transcribed by hand from the reference tables (§1.1-1.3, §4.1),
-not computed from qathw.transport.csr, so a wrong table cannot agree with itself.
+The numbers below are transcribed by hand from those tables (docs/hardware.md#ring-csrs,
+#ring-config, #pfvf-mailbox), not computed from qathw.transport.csr, so a wrong table
+cannot agree with itself.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from qathw.ids import Generation
 from qathw.transport import csr
 from qathw.transport.csr import GEN2, GEN4
 
-# (register, gen2 offset, gen4 offset) — §1.2; None: the generation has no such register.
+# (register, gen2 offset, gen4 offset), from docs/hardware.md#ring-csrs; None: the
+# generation has no such register.
 REGISTERS = [
     ("ring_config", 0x000, 0x1000),
     ("ring_lbase", 0x040, 0x1040),
@@ -46,7 +48,8 @@ def test_register_offsets(name: str, gen2: int | None, gen4: int | None) -> None
 
 
 def test_bank_shape_per_generation() -> None:
-    # §1.1: gen2 VF 1 bank x 16 rings, stride 0x1000; gen4 VF 4 banks x 2 rings, stride 0x2000.
+    # docs/hardware.md#ring-csrs: gen2 VF 1 bank x 16 rings, stride 0x1000; gen4 VF 4 banks
+    # x 2 rings, stride 0x2000.
     assert (GEN2.bank_stride, GEN2.rings_per_bank) == (0x1000, 16)
     assert (GEN4.bank_stride, GEN4.rings_per_bank) == (0x2000, 2)
 
@@ -64,7 +67,8 @@ def test_a_response_ring_is_not_a_request_ring() -> None:
 
 
 def test_bank_addresses_vf_and_pf() -> None:
-    # gen4 VF banks start at 0 of BAR0; the PF's ETR banks at 0x100000 (§1.1).
+    # gen4 VF banks start at 0 of BAR0; the PF's ETR banks at 0x100000
+    # (docs/hardware.md#ring-csrs).
     assert GEN4.bank_offset(3, is_vf=True) == 3 * 0x2000
     assert GEN4.bank_offset(0, is_vf=False) == 0x100000
     assert GEN4.bank_offset(63, is_vf=False) == 0x100000 + 63 * 0x2000
@@ -73,12 +77,13 @@ def test_bank_addresses_vf_and_pf() -> None:
 
 
 def test_mailbox_offsets() -> None:
-    # §4.1 (gen4 VF view of PMISC) and the gen2 shared register at 0x200.
+    # docs/hardware.md#pfvf-mailbox (gen4 VF view of PMISC) and the gen2 shared register
+    # at 0x200.
     assert (GEN4.vintmsk_pf2vm, GEN4.pf2vm, GEN4.vm2pf) == (0x1004, 0x1008, 0x100C)
     assert (GEN2.pf2vm, GEN2.vm2pf, GEN2.vintmsk_pf2vm) == (0x200, 0x200, None)
 
 
-# §1.3 ring size code table
+# docs/hardware.md#ring-config: the ring size code table
 SIZES = [
     (0x01, 128), (0x02, 256), (0x03, 512), (0x04, 1 << 10), (0x05, 2 << 10),
     (0x06, 4 << 10), (0x07, 8 << 10), (0x08, 16 << 10), (0x09, 32 << 10),
@@ -100,13 +105,14 @@ def test_sizes_the_hardware_does_not_know_are_refused(nbytes: int) -> None:
 
 
 def test_config_words() -> None:
-    # §1.3 examples: a 16 KiB response ring is 0x2008, a 64 KiB request ring 0x0A.
+    # docs/hardware.md#ring-config examples: a 16 KiB response ring is 0x2008, a 64 KiB
+    # request ring 0x0A.
     assert csr.ring_config(0x08, response=True) == 0x2008
     assert csr.ring_config(0x0A, response=False) == 0x0A
 
 
 def test_max_in_flight_is_slots_minus_one() -> None:
-    # §1.3: a 64 KB ring of 128-byte messages allows 511 in flight.
+    # docs/hardware.md#ring-config: a 64 KB ring of 128-byte messages allows 511 in flight.
     assert csr.max_in_flight(64 << 10, 128) == 511
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from fakedev import endpoint_file
 from fakedev.device import Device
-from qathw import emulated
 from qathw.emulated import XenbusState
 from qathw.endpoint import bar2_path, open_emulated
 from qathw.errors import DeviceAccessError, DeviceError, RingConfigError
+from qathw.pci_regs import PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY
 from tests.transport.emu import fake_ivshmem_dir, null_requests
 
 
@@ -38,7 +38,7 @@ def test_open_sets_bus_master_and_the_frontend_state(tmp_path: Path) -> None:
         ep = open_emulated(path, mailbox_idle=dev.step)
         page = dev.file.control
         assert page is not None
-        assert page.pci_command & emulated.PCI_COMMAND_MASTER
+        assert page.pci_command & PCI_COMMAND_MASTER
         assert page.frontend_state == XenbusState.INITIALISED
         ep.connect()
         assert page.frontend_state == XenbusState.CONNECTED
@@ -60,7 +60,7 @@ def test_a_device_does_nothing_before_bus_master(tmp_path: Path) -> None:
         pair.submit(null_requests([1]))
         assert dev.step() == 0
         assert pair.poll().shape == (0,)
-        page.pci_command = emulated.PCI_COMMAND_MEMORY | emulated.PCI_COMMAND_MASTER
+        page.pci_command = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER
         assert dev.step() == 1
         assert list(pair.poll()["opaque_data"]) == [1]
         del page
@@ -98,7 +98,7 @@ def test_a_gen2_vf_runs_on_the_same_code(tmp_path: Path) -> None:
         dev.step()
         for t, p in zip((2, 3, 7), pairs, strict=True):
             assert list(p.poll()["opaque_data"]) == [t, t + 1, t + 2]
-        # gen2 bases are in 64-byte units (reference §1.3).
+        # gen2 bases are in 64-byte units (docs/hardware.md#ring-config).
         base = ep.csr.read32(0x040 + 4 * 2)
         assert base << 6 == pairs[0]._tx_buf.iova & 0xFFFF_FFFF_FFC0
 

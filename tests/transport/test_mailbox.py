@@ -57,7 +57,7 @@ def test_block_messages_come_with_a_good_crc(rig: Rig) -> None:
     mb = mailbox(rig)
     mb.negotiate()
     blob = mb.read_block(pfvf.BlockType.RING_SVC_MAP)
-    assert blob == bytes([0x01, 0x02, 0x1C, 0x07])  # reference §5: CRC 0xAC
+    assert blob == bytes([0x01, 0x02, 0x1C, 0x07])  # docs/hardware.md#known-answers: CRC 0xAC
 
 
 def test_an_unknown_block_is_refused(rig: Rig) -> None:

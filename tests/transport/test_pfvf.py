@@ -1,4 +1,4 @@
-"""The gen4 PF/VF message format, pinned against reference §4 and §5 item 5."""
+"""The gen4 PF/VF message format, pinned against docs/hardware.md#pfvf-mailbox."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from qathw.transport import pfvf
 from qathw.transport.pfvf import BlkRespType, Pf2VfType, RingService, Vf2PfType
 
-# §5 item 5: CSR values computed in the reference from the §4 formats.
+# docs/hardware.md#known-answers (gen4 PF/VF words), computed from the message formats.
 WORDS = [
     ("COMPAT_VER_REQ(5)", pfvf.encode(Vf2PfType.COMPAT_VER_REQ, 5), 0x0000051B),
     ("VERSION_RESP(5, ok)", pfvf.encode(Pf2VfType.VERSION_RESP, 5 | 1 << 8), 0x0001050B),
@@ -28,7 +28,7 @@ def test_register_words(name: str, word: int, expected: int) -> None:
 
 
 def test_crc8_of_the_reference_blocks() -> None:
-    # §5 item 5: default map block 01 02 1C 07 -> 0xAC; dc-only 01 02 92 04 -> 0xED.
+    # docs/hardware.md#known-answers: map block 01 02 1C 07 -> 0xAC; dc-only 01 02 92 04 -> 0xED.
     assert pfvf.crc8(bytes([0x01, 0x02, 0x1C, 0x07])) == 0xAC
     assert pfvf.crc8(bytes([0x01, 0x02, 0x92, 0x04])) == 0xED
 
@@ -60,7 +60,7 @@ def test_message_fields() -> None:
 
 
 def test_ring_service_map_default_and_dc_only() -> None:
-    # §4.3: default ASYM, SYM, ASYM, SYM = 0x071C; dc-only 0x0492.
+    # docs/hardware.md#ring-to-service-map: default ASYM, SYM, ASYM, SYM = 0x071C; dc-only 0x0492.
     assert pfvf.decode_ring_service_map(0x071C) == (
         RingService.ASYM, RingService.SYM, RingService.ASYM, RingService.SYM,
     )  # fmt: skip

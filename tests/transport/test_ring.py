@@ -1,8 +1,9 @@
 """Ring pairs against the device model, stepped by hand.
 
-Round trips on every ring pair, and the tricky cases from the reference's "where real
-hardware differs from a naive model": tail jumps of many slots, a full response ring,
-late acknowledgement, wrap-around, torn responses, the slots-1 rule, misprogramming.
+Round trips on every ring pair, and the cases where real hardware differs from a naive
+model (docs/hardware.md#submit-and-poll, #empty-signature, #ring-config): tail jumps of
+many slots, a full response ring, late acknowledgement, wrap-around, torn responses, the
+slots-1 rule, misprogramming.
 """
 
 from __future__ import annotations

@@ -35,10 +35,6 @@ def test_a_malformed_address_names_the_expected_form(tree: FakeTree) -> None:
         vfio.open_device("6b:00", root=tree.root)
 
 
-def test_a_short_address_means_domain_zero() -> None:
-    assert vfio.normalize_bdf("6B:00.1") == BDF
-
-
 def test_a_missing_function_says_how_to_list_functions(tree: FakeTree) -> None:
     with pytest.raises(DeviceNotFoundError, match=r"no PCI function 0000:6b:00\.1: list the"):
         vfio.open_device(BDF, root=tree.root)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from qathw import emulated
-from qathw.errors import DeviceAccessError, DeviceNotFoundError
+from qathw.errors import DeviceAccessError, DeviceError, DeviceNotFoundError
 from qathw.pci_access import SYSFS, VFIO, SysfsAccess, access_path, open_access
-from qathw.vfio import PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY
+from qathw.pci_regs import PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY
 from tests.vfio.fake_tree import FakeTree
 
 BDF = "0000:00:10.0"
@@ -98,3 +98,17 @@ def test_misaligned_config_access_is_a_value_error(tree: FakeTree, offset: int, 
 def test_a_missing_function_is_not_found(tree: FakeTree) -> None:
     with pytest.raises(DeviceNotFoundError, match=r"no PCI function 0000:00:11\.0"):
         open_access("00:11.0", root=tree.root)
+
+
+def test_sysfs_delivers_no_interrupts_and_says_how_to_get_them(tree: FakeTree) -> None:
+    with SysfsAccess(BDF, root=tree.root) as access:
+        assert not access.delivers_interrupts
+        with pytest.raises(DeviceError) as exc:
+            access.msi_eventfd()
+    assert "reached through sysfs, which delivers no interrupts" in exc.value.what
+    assert exc.value.hint is not None and f"qathw bind {BDF} vfio-pci" in exc.value.hint
+
+
+def test_sysfs_maps_no_dma_memory(tree: FakeTree) -> None:
+    with SysfsAccess(BDF, root=tree.root) as access:
+        assert access.dma_pool(1 << 20) is None

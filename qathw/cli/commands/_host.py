@@ -12,42 +12,52 @@ from qathw.admin import Change
 from qathw.cli import UsageError
 from qathw.discovery import QatFunction, Role
 from qathw.paths import ENV_SYSFS_ROOT, HostRoot
-from qathw.pci import PciAddress
+from qathw.pci_regs import PciAddress
 
 UNREADABLE_MARK = "?"
 
 
 def add_host_args(parser: argparse.ArgumentParser) -> None:
-    """``--sysfs-root DIR``: the directory that plays ``/sys``."""
+    """``--sysfs-root DIR``: which host a command looks at (every command that reads one)."""
     parser.add_argument(
         "--sysfs-root",
         metavar="DIR",
-        help=f"directory that plays /sys (default: ${ENV_SYSFS_ROOT} or /sys)",
+        help="look at the host under DIR instead of this machine: a fake tree's top (the DIR "
+        "'python -m fakedev.sysfs DIR' built; it holds sys/), or a directory named sys that "
+        f"plays /sys (its parent plays /). Default: ${ENV_SYSFS_ROOT}, same meaning, or /sys",
     )
 
 
 def host_from(args: argparse.Namespace) -> HostRoot:
     """The host root named by ``--sysfs-root`` (or the environment, or the machine).
 
+    A directory holding ``sys/`` is the top of a tree; otherwise it must itself be named
+    ``sys`` (:meth:`qathw.paths.HostRoot.from_dir`), since ``/dev`` and ``/run`` are
+    found next to it.
+
     Raises:
-        UsageError: the directory does not exist.
+        UsageError: the directory does not exist, or is neither of the two.
     """
-    root = getattr(args, "sysfs_root", None) or os.environ.get(ENV_SYSFS_ROOT)
+    flag = getattr(args, "sysfs_root", None)
+    root = flag or os.environ.get(ENV_SYSFS_ROOT)
     if not root:
         return HostRoot()
+    origin = "--sysfs-root" if flag else f"${ENV_SYSFS_ROOT}"
     path = Path(root)
     if not path.is_dir():
         raise UsageError(
             f"sysfs root {root} is not a directory",
-            hint="give --sysfs-root the directory that plays /sys (e.g. /tmp/fake/sys)",
+            hint=f"give {origin} the top of a fake tree (it holds sys/, dev/, run/) "
+            "or its sys directory",
         )
-    # /dev and /run are found next to it, so it must be called sys, like the real one.
-    if path.absolute().name != "sys":
+    host = HostRoot.from_dir(path)
+    if host.sys != path.absolute() and host.prefix != path.absolute():
         raise UsageError(
-            f"sysfs root {root} is not named 'sys'",
-            hint="give the 'sys' directory of a fake tree (its parent plays /), e.g. /tmp/fake/sys",
+            f"sysfs root {root} holds no sys/ directory and is not named 'sys'",
+            hint=f"give {origin} the top of a fake tree (it holds sys/, dev/, run/) "
+            "or its sys directory",
         )
-    return HostRoot.from_sysfs_root(path)
+    return host
 
 
 def address(text: str) -> PciAddress:

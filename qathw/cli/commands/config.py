@@ -8,7 +8,8 @@ import sys
 from typing import TextIO
 
 from qathw.cli import Command, UsageError, add_json_flag, emit_json
-from qathw.config import ConfigReport, check_files
+from qathw.config import ConfigReport, Expectation, check_files
+from qathw.config.contract import internal_sections
 from qathw.config.diagnostics import Diagnostic, Severity, count
 from qathw.config.profiles import profile_for
 from qathw.config.rings import DeviceExpansion, Instance
@@ -30,7 +31,22 @@ def _add_files(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _read(args: argparse.Namespace, *, strict: bool = False) -> ConfigReport:
+def _expectations(texts: list[str]) -> list[Expectation]:
+    found = []
+    for text in texts:
+        try:
+            found.append(Expectation.parse(text))
+        except ValueError as exc:
+            raise UsageError(
+                f"--expect {text!r}: {exc}",
+                hint="write SECTION or SECTION:PROCESSES, e.g. --expect SHIM:16",
+            ) from None
+    return found
+
+
+def _read(
+    args: argparse.Namespace, *, strict: bool = False, expect: list[Expectation] | None = None
+) -> ConfigReport:
     if args.type is not None and profile_for(args.type) is None:
         raise UsageError(
             f"unknown device type {args.type!r}", hint="use a class name such as c6xx or 4xxx"
@@ -41,6 +57,7 @@ def _read(args: argparse.Namespace, *, strict: bool = False) -> ConfigReport:
         device_type=args.type,
         strict=strict,
         cpu_count=cpus if cpus is not None else os.cpu_count(),
+        expect=expect or (),
     )
 
 
@@ -91,12 +108,23 @@ class ConfigCheck(Command):
             metavar="N",
             help="check CoreAffinity against N CPUs (default: this machine's)",
         )
+        parser.add_argument(
+            "--expect",
+            action="append",
+            default=[],
+            metavar="SECTION[:PROCESSES]",
+            help="the section the application starts, and how many of its processes hold it at "
+            "once (default 1); R21 fails the check when no file has the section or the devices "
+            "give fewer internal sections (repeatable)",
+        )
         parser.add_argument("-v", "--verbose", action="store_true", help="show info findings too")
         add_json_flag(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        report = _read(args, strict=args.strict)
+        expect = _expectations(args.expect)
+        report = _read(args, strict=args.strict, expect=expect)
         status = EXIT_OK if report.ok else EXIT_ERRORS
+        given = [(e, internal_sections(e, report.expansion)) for e in expect]
         if args.json:
             emit_json(
                 {
@@ -114,6 +142,15 @@ class ConfigCheck(Command):
                     ],
                     "diagnostics": [d.to_dict() for d in report.diagnostics],
                     "sections": [t.to_dict() for t in report.totals],
+                    "expect": [
+                        {
+                            "section": e.section,
+                            "processes": e.processes,
+                            "internal_sections": n,
+                            "ok": n >= e.processes,
+                        }
+                        for e, n in given
+                    ],
                     "counts": {s.value: n for s, n in count(report.all_diagnostics).items()},
                 }
             )
@@ -147,6 +184,14 @@ class ConfigCheck(Command):
         if len(report.files) > 1:
             for t in report.totals:
                 out.write(f"  {t.describe()}\n")
+        if given:
+            out.write("application (--expect):\n")
+        for e, got in given:
+            verdict = "enough" if got >= e.processes else "too few (R21)"
+            processes = f"{e.processes} process{'' if e.processes == 1 else 'es'}"
+            out.write(
+                f"  [{e.section}] for {processes}: {_plural(got, 'internal section')}, {verdict}\n"
+            )
         n = count(report.all_diagnostics)
         files = len(report.files)
         out.write(

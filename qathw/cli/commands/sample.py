@@ -15,10 +15,8 @@ import sys
 import time
 from typing import Any
 
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from qathw.cli import Command, UsageError, add_json_flag, emit_json
+from qathw.cli.commands._host import add_host_args, host_from
 from qathw.errors import QatError, SectionNotFoundError, UnsupportedAlgorithmError
 from qathw.fw.hw import CipherMode
 from qathw.service.algorithms import CATALOGUE, CipherAlgorithm, Family, cipher
@@ -39,7 +37,7 @@ without QAT hardware, run it against an emulated endpoint (fakedev):
   python -m fakedev serve $d/qat0 & backend=$!
   python -m fakedev status $d/qat0 --wait 10 >/dev/null
   python -m fakedev.sysfs $d/host --topology empty --emulated 0000:00:10.0=$d/qat0
-  export QATHW_CONFIG_DIR=$d/etc QATHW_RUNTIME_DIR=$d/run QATHW_SYSFS_ROOT=$d/host/sys
+  export QATHW_CONFIG_DIR=$d/etc QATHW_RUNTIME_DIR=$d/run QATHW_SYSFS_ROOT=$d/host
   qathw sample cipher --alg des-cbc -n 1000
   kill $backend; rm -rf $d
 """
@@ -47,6 +45,11 @@ without QAT hardware, run it against an emulated endpoint (fakedev):
 
 def reference(alg: CipherAlgorithm, key: bytes, iv: bytes, data: bytes) -> bytes:
     """``data`` encrypted by ``cryptography`` in this process (what the device must give)."""
+    # Imported here, not at the top: every command module is imported at start-up, and
+    # the other commands must run where cryptography is missing or older than this needs.
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     if alg.family is Family.AES:
         if alg.mode == CipherMode.XTS:
             block: Any = algorithms.AES(key)
@@ -96,6 +99,7 @@ class SampleCipher(Command):
             help="requests per ring submit (default 1: one at a time, as the seed's sample)",
         )
         add_json_flag(parser)
+        add_host_args(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         import qathw
@@ -115,8 +119,10 @@ class SampleCipher(Command):
         if alg.mode == CipherMode.XTS and args.size < alg.block_size:
             raise UsageError(f"{alg.name} needs --size of at least {alg.block_size}")
         key = _key(alg)
+        # Without --sysfs-root the library reads $QATHW_SYSFS_ROOT, as an application does.
+        host = host_from(args) if args.sysfs_root else None
         try:
-            held = qathw.user_start(args.section)
+            held = qathw.user_start(args.section, host=host)
         except SectionNotFoundError as exc:
             raise SectionNotFoundError(
                 exc.what,
@@ -124,7 +130,7 @@ class SampleCipher(Command):
                 "shows how to run it on fakedev",
                 path=exc.path,
             ) from None
-        with held, qathw.open_instances(held) as insts:
+        with held, qathw.open_instances(held, host=host) as insts:
             inst = next((i for i in insts.cy if i._channel is not None), None)
             if inst is None:
                 raise QatError(

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from qathw.cli import Command, add_json_flag, emit_json
+from qathw.cli.commands._host import add_host_args, host_from
 from qathw.config.diagnostics import Severity
 from qathw.sections import list_sections
 
@@ -27,9 +28,10 @@ class Sections(Command):
         )
         parser.add_argument("-v", "--verbose", action="store_true", help="list every instance")
         add_json_flag(parser)
+        add_host_args(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        report, statuses = list_sections(args.config_dir, args.runtime_dir)
+        report, statuses = list_sections(args.config_dir, args.runtime_dir, host=host_from(args))
         errors = [d for d in report.all_diagnostics if d.severity is Severity.ERROR]
         if args.json:
             emit_json(
@@ -38,12 +40,15 @@ class Sections(Command):
                     "devices": [f.device.to_dict() for f in report.files],
                     "sections": [s.to_dict() for s in statuses],
                     "errors": [d.to_dict() for d in errors],
+                    "unused_files": [u.to_dict() for u in report.unused],
                 }
             )
             return 1 if errors else 0
         out = sys.stdout
         for d in errors:
             sys.stderr.write(d.format() + "\n")
+        for u in report.unused:  # files a reader expects to count, and why they do not
+            sys.stderr.write(f"note: {u.describe()}: {u.hint}\n")
         if errors:
             sys.stderr.write(
                 "qathw: sections of files with errors are not listed: run 'qathw config check'\n"

@@ -14,10 +14,10 @@ from qathw.debugfs import DebugfsInfo
 from qathw.discovery import Inventory, QatFunction, Role
 from qathw.paths import HostRoot
 from qathw.pci import ACCESS_DENIED, PciFunction, capabilities, command_register
+from qathw.pci_regs import PCI_COMMAND_IO, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY
 
 INDENT = "    "
 DENIED = f"<{ACCESS_DENIED}>"
-PCI_COMMAND_IO, PCI_COMMAND_MEMORY, PCI_COMMAND_MASTER = 0x1, 0x2, 0x4
 
 
 def size_text(n: int) -> str:
@@ -56,7 +56,7 @@ def text_lines(fn: QatFunction, inv: Inventory, dbg: DebugfsInfo | None) -> list
     )
     add = lines.append
     add(f"{INDENT}Subsystem: [{sub}]")
-    ident = f"gen{int(fn.generation)}, class {fn.class_name}, {fn.role.value.upper()}"
+    ident = f"{fn.generation.traits.label}, class {fn.class_name}, {fn.role.value.upper()}"
     if fn.accel_id is not None:
         ident += f", qat_dev{fn.accel_id} ({fn.class_name}_dev{fn.inst_id}.conf)"
     if fn.kind.banks:

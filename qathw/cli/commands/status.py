@@ -1,6 +1,6 @@
 """``qathw status``: ``adf_ctl status``'s lines, exactly, so existing scripts keep working.
 
-The line format is the out-of-tree ``adf_ctl``'s (reference qat-host-stack.md §5.2),
+The line format is the out-of-tree ``adf_ctl``'s (docs/hardware.md#adf_ctl-status),
 one header line then one line per device (shown folded here)::
 
     There is 3 QAT acceleration device(s) in the system:

@@ -17,6 +17,9 @@ from qathw.errors import DeviceError
 from qathw.telemetry import MAX_HISTORY, RP_SLOTS, Counter, Sample, Telemetry
 
 VALUE_WIDTH = 14
+#: ``--watch`` without a number: the device takes one telemetry sample a second, so a
+#: faster refresh shows nothing new.
+WATCH_SECONDS = 1.0
 
 
 def _rp_arg(text: str) -> tuple[str, int]:
@@ -82,7 +85,15 @@ class TelemetryCommand(Command):
             metavar="SLOT=RP",
             help="watch ring pair RP in slot A-D (root) and show it",
         )
-        parser.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS")
+        parser.add_argument(
+            "--watch",
+            nargs="?",
+            type=float,
+            const=WATCH_SECONDS,
+            metavar="SECONDS",
+            help=f"refresh every SECONDS (default {WATCH_SECONDS:g}: the device samples once a "
+            "second); put it after the BDF",
+        )
         parser.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -95,10 +106,12 @@ class TelemetryCommand(Command):
                 f"{fn.bdf} is a {fn.role.value}; telemetry is per PF",
                 hint=f"{pf} run 'qathw telemetry <PF BDF>'".strip(),
             )
-        if fn.generation < ids.Generation.GEN4:
+        traits = fn.kind.family.traits
+        if not traits.telemetry:
+            having = ", ".join(t.label for t in ids.GENERATIONS.values() if t.telemetry)
             raise DeviceError(
-                f"{fn.bdf} is a {fn.kind.family.product} (gen2): it has no telemetry",
-                hint="telemetry exists on gen4 and later, with Linux 6.8+",
+                f"{fn.bdf} is a {fn.kind.family.product} ({traits.label}): it has no telemetry",
+                hint=f"telemetry exists on {having} PFs, with Linux 6.8+",
             )
         if args.enable is not None and not 1 <= args.enable <= MAX_HISTORY:
             raise UsageError(

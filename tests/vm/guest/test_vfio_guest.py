@@ -31,8 +31,9 @@ import pytest
 
 from qathw import emulated, vfio
 from qathw.discovery import Role, discover
-from qathw.endpoint import Endpoint
+from qathw.endpoint import Endpoint, open_endpoint
 from qathw.errors import (
+    DeviceError,
     DmaError,
     MemlockLimitError,
     VfioError,
@@ -43,6 +44,7 @@ from qathw.fw.common import HDR_FLAG_VALID, NULL_REQ_SERV_ID, ServiceType
 from qathw.mmio import Mmio
 from qathw.paths import HostRoot
 from qathw.pci_access import SysfsAccess, open_access
+from qathw.pci_regs import PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY
 from qathw.vfio_dma import VfioDmaPool
 from tests.vm.endpoint_file import EndpointFacts
 from tests.vm.guest import pcitools
@@ -147,11 +149,11 @@ def test_config_space_through_vfio_shows_the_ivshmem_identity(endpoint_on_vfio: 
 
 def test_memory_and_bus_master_enable_set_the_command_register(endpoint_on_vfio: str) -> None:
     with vfio.open_device(endpoint_on_vfio) as dev:
-        dev.set_command_bits(vfio.PCI_COMMAND_MASTER, enable=False)
-        assert not dev.command & vfio.PCI_COMMAND_MASTER
+        dev.set_command_bits(PCI_COMMAND_MASTER, enable=False)
+        assert not dev.command & PCI_COMMAND_MASTER
         dev.enable_memory()
         dev.enable_bus_master()
-        assert dev.command & (vfio.PCI_COMMAND_MEMORY | vfio.PCI_COMMAND_MASTER) == 0x6
+        assert dev.command & (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER) == 0x6
 
 
 def test_guest_writes_through_the_vfio_mapping_land_in_the_host_file(
@@ -200,6 +202,28 @@ def test_access_path_is_vfio_when_bound_to_vfio_pci(endpoint_on_vfio: str) -> No
             assert bytes(magic) == emulated.EMU_MAGIC
     finally:
         access.close()
+
+
+def test_the_vfio_path_delivers_interrupts_and_maps_dma_memory(endpoint_on_vfio: str) -> None:
+    with open_access(endpoint_on_vfio) as access:
+        assert access.delivers_interrupts
+        with pytest.raises(VfioError, match="eventfd-capable vectors"):
+            access.msi_eventfd()  # ivshmem-plain has no MSI
+        pool = access.dma_pool(1 << 21)
+        assert isinstance(pool, VfioDmaPool)
+        with pool:
+            pool.alloc(4096)
+            assert pool.pinned > 0
+
+
+def test_an_emulated_endpoint_opened_through_vfio_has_no_interrupts(
+    endpoint_on_vfio: str,
+) -> None:
+    with open_endpoint(endpoint_on_vfio, mailbox_timeout=10.0) as ep:
+        ep.connect()
+        pair = ep.ring_pair(1, slots=16)
+        with pytest.raises(DeviceError, match="ivshmem-plain in a guest"):
+            ep.interrupt(pair)
 
 
 def test_access_path_is_sysfs_resource_when_unbound(endpoint_unbound: str) -> None:

@@ -1,8 +1,10 @@
-"""Per-operation request fields: buffers, regions, IV, digest and AAD addresses.
+"""One operation's request on the wire: buffers, regions, IV, digest and AAD addresses.
 
 A request starts as a copy of its session's template (:mod:`qathw.service.cd`); the
 functions here fill what changes per operation, checking everything a caller can get
 wrong before the request leaves the host (a :class:`ValueError` that says what to fix).
+:func:`flat_la_request` is the unchecked shortcut for flat buffers that the request layer
+takes once an operation's arguments have been checked; tests pin it to :func:`la_request`.
 
 Buffers are IOVAs of DMA memory the caller already holds:
 
@@ -19,7 +21,6 @@ included): the bytes outside the cipher region are copied from the source.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,28 +32,26 @@ from qathw.service.cd import CompSetup, LaSetup
 _U32 = 0xFFFFFFFF
 _U64 = (1 << 64) - 1
 
-_MID = la.icp_qat_fw_la_bulk_req.comn_mid.offset
-OPAQUE_OFF = _MID + common.icp_qat_fw_comn_req_mid.opaque_data.offset
-SRC_ADDR_OFF = _MID + common.icp_qat_fw_comn_req_mid.src_data_addr.offset
-DST_ADDR_OFF = _MID + common.icp_qat_fw_comn_req_mid.dest_data_addr.offset
-SRC_LEN_OFF = _MID + common.icp_qat_fw_comn_req_mid.src_length.offset
-DST_LEN_OFF = _MID + common.icp_qat_fw_comn_req_mid.dst_length.offset
-FLAGS_OFF = common.icp_qat_fw_comn_req_hdr.serv_specif_flags.offset
-COMN_FLAGS_OFF = common.icp_qat_fw_comn_req_hdr.comn_req_flags.offset
-CIPHER_OFF = la.CIPHER_REQ_PARAMS_OFFSET + la.icp_qat_fw_la_cipher_req_params.cipher_offset.offset
-CIPHER_LEN = la.CIPHER_REQ_PARAMS_OFFSET + la.icp_qat_fw_la_cipher_req_params.cipher_length.offset
-IV_OFF = la.CIPHER_REQ_PARAMS_OFFSET + la.icp_qat_fw_la_cipher_req_params.u.offset
-AUTH_OFF = la.AUTH_REQ_PARAMS_OFFSET + la.icp_qat_fw_la_auth_req_params.auth_off.offset
-AUTH_LEN = la.AUTH_REQ_PARAMS_OFFSET + la.icp_qat_fw_la_auth_req_params.auth_len.offset
-AAD_ADDR_OFF = la.AUTH_REQ_PARAMS_OFFSET + la.icp_qat_fw_la_auth_req_params.u1.offset
-AUTH_RES_OFF = la.AUTH_REQ_PARAMS_OFFSET + la.icp_qat_fw_la_auth_req_params.auth_res_addr.offset
-_COMP_PARS = comp.icp_qat_fw_comp_req.comp_pars.offset
-COMP_LEN_OFF = _COMP_PARS + comp.icp_qat_fw_comp_req_params.comp_len.offset
-COMP_OUT_SZ_OFF = _COMP_PARS + comp.icp_qat_fw_comp_req_params.out_buffer_sz.offset
+# Each field is written at the offset qathw.fw names for it, by the struct named with it.
+_buffers = common.REQ_BUFFER_FIELDS.pack_into  # src, dst addresses; src, dst lengths
+_opaque = common.REQ_OPAQUE_FIELD.pack_into
+_FLAGS, _FLAGS_AT = common.REQ_SERV_SPECIF_FLAGS_FIELD, common.REQ_SERV_SPECIF_FLAGS_OFFSET
+_cipher_region = la.REQ_CIPHER_REGION_FIELDS.pack_into  # cipher_offset, cipher_length
+_auth_region = la.REQ_AUTH_REGION_FIELDS.pack_into  # auth_off, auth_len
+_iv_ptr = la.REQ_CIPHER_IV_PTR_FIELD.pack_into
+_aad_addr = la.REQ_AAD_ADDR_FIELD.pack_into
+_auth_res_addr = la.REQ_AUTH_RES_ADDR_FIELD.pack_into
+_COMP_PARAMS = comp.REQ_COMP_PARAM_FIELDS  # comp_len ... req_par_flags
 
-# The single-pass (cipher_20) AAD and tag addresses share the auth params' offsets.
-assert la.icp_qat_fw_la_cipher_20_req_params.spc_aad_addr.offset + 56 == AAD_ADDR_OFF
-assert la.icp_qat_fw_la_cipher_20_req_params.spc_auth_res_addr.offset + 56 == AUTH_RES_OFF
+_PTR_TYPE_MASK = 1 << common.COMN_PTR_TYPE_BITPOS
+_IV_INLINE = 1 << la.CIPH_IV_FLD_BITPOS
+_SINGLE_PASS = 1 << la.SINGLE_PASS_PROTO_BITPOS
+_IV_OFF, _IV_SZ = la.REQ_CIPHER_IV_OFFSET, la.REQ_CIPHER_IV_SZ  # inline IV, or its address
+
+# Single pass (cipher_20) keeps its AAD and tag addresses where the auth parameters keep
+# aad_adr and auth_res_addr, so one store serves both request forms.
+assert la.REQ_SPC_AAD_ADDR_OFFSET == la.REQ_AAD_ADDR_OFFSET
+assert la.REQ_SPC_AUTH_RES_ADDR_OFFSET == la.REQ_AUTH_RES_ADDR_OFFSET
 
 
 @dataclass(frozen=True)
@@ -89,11 +88,11 @@ def sgl_descriptor(entries: Sequence[tuple[int, int]]) -> bytes:
             f"{len(entries)} entries; the device takes at most {sgl.SGL_MAX_ENTRIES} per list"
         )
     out = bytearray(sgl.sgl_size(len(entries)))
-    struct.pack_into("<8xII", out, 0, len(entries), len(entries))
+    sgl.SGL_COUNT_FIELDS.pack_into(out, sgl.SGL_NUM_BUFS_OFFSET, len(entries), len(entries))
     for i, (iova, length) in enumerate(entries):
         _check_u64(iova, "SGL entry address")
         _check_u32(length, "SGL entry length")
-        struct.pack_into("<I4xQ", out, 16 + 16 * i, length, iova)
+        sgl.SGL_ENTRY_FIELDS.pack_into(out, sgl.sgl_entry_offset(i), length, iova)
     return bytes(out)
 
 
@@ -116,11 +115,11 @@ def _set_buffers(req: bytearray | memoryview, src: Buffer, dst: Buffer | None) -
     ptr = PTR_TYPE_SGL if isinstance(src, Sgl) else PTR_TYPE_FLAT
     if isinstance(src, Sgl) and (src.iova % sgl.SGL_DESC_ALIGN or dst.iova % sgl.SGL_DESC_ALIGN):
         raise ValueError("scatter-gather descriptors must be 8-byte aligned")
-    req[COMN_FLAGS_OFF] = (req[COMN_FLAGS_OFF] & ~1) | ptr
-    struct.pack_into(
-        "<QQII",
+    flags_at = common.REQ_COMN_FLAGS_OFFSET
+    req[flags_at] = (req[flags_at] & ~_PTR_TYPE_MASK) | (ptr << common.COMN_PTR_TYPE_BITPOS)
+    _buffers(
         req,
-        SRC_ADDR_OFF,
+        common.REQ_SRC_ADDR_OFFSET,
         _check_u64(src.iova, "source address"),
         _check_u64(dst.iova, "destination address"),
         _check_u32(src.length, "source length"),
@@ -173,15 +172,12 @@ def la_request(
         ValueError: a missing or inconsistent parameter (the message says which).
     """
     req = setup.request(cd_iova)
-    _check_u64(opaque, "opaque")
-    struct.pack_into("<Q", req, OPAQUE_OFF, opaque)
+    _opaque(req, common.REQ_OPAQUE_OFFSET, _check_u64(opaque, "opaque"))
     _set_buffers(req, src, dst)
     in_buf = setup.digest_size if setup.digest_in_buffer else 0
     total = src.length
     dst_len = (dst or src).length
-    single_pass = bool(
-        struct.unpack_from("<H", req, FLAGS_OFF)[0] & (1 << la.SINGLE_PASS_PROTO_BITPOS)
-    )
+    single_pass = bool(_FLAGS.unpack_from(req, _FLAGS_AT)[0] & _SINGLE_PASS)
     ends: list[int] = []
 
     if setup.cipher is not None:
@@ -190,7 +186,7 @@ def la_request(
         _check_region(cipher_offset, cipher_length, total, "cipher region")
         if isinstance(setup.cipher, CipherAlgorithm):
             setup.cipher.check_length(cipher_length)
-        struct.pack_into("<II", req, CIPHER_OFF, cipher_offset, cipher_length)
+        _cipher_region(req, la.REQ_CIPHER_OFF_OFFSET, cipher_offset, cipher_length)
         ends.append(cipher_offset + cipher_length)
         _set_iv(req, setup, iv, iv_iova)
     elif iv is not None or iv_iova is not None:
@@ -201,7 +197,7 @@ def la_request(
         if auth_length is None:
             auth_length = total - auth_offset - in_buf
         _check_region(auth_offset, auth_length, total, "auth region")
-        struct.pack_into("<II", req, AUTH_OFF, auth_offset, auth_length)
+        _auth_region(req, la.REQ_AUTH_OFF_OFFSET, auth_offset, auth_length)
         ends.append(auth_offset + auth_length + in_buf)
     elif is_gcm:
         if auth_length is not None or auth_offset:
@@ -209,7 +205,7 @@ def la_request(
         assert cipher_length is not None
         if not single_pass:
             # two-pass GCM: the GALOIS slice hashes exactly the cipher region
-            struct.pack_into("<II", req, AUTH_OFF, cipher_offset, cipher_length)
+            _auth_region(req, la.REQ_AUTH_OFF_OFFSET, cipher_offset, cipher_length)
         ends.append(cipher_offset + cipher_length + in_buf)
     elif auth_length is not None or auth_offset:
         raise ValueError("this session does not hash; it takes no auth region")
@@ -224,7 +220,8 @@ def la_request(
                 raise ValueError(
                     f"digest_iova is needed: where the device should {what} the digest"
                 )
-            struct.pack_into("<Q", req, AUTH_RES_OFF, _check_u64(digest_iova, "digest address"))
+            digest = _check_u64(digest_iova, "digest address")
+            _auth_res_addr(req, la.REQ_AUTH_RES_ADDR_OFFSET, digest)
     elif digest_iova is not None:
         raise ValueError("this session produces no digest")
 
@@ -233,7 +230,7 @@ def la_request(
             raise ValueError(
                 f"aad_iova is needed: the session expects {setup.aad_size} bytes of AAD"
             )
-        struct.pack_into("<Q", req, AAD_ADDR_OFF, _check_u64(aad_iova, "AAD address"))
+        _aad_addr(req, la.REQ_AAD_ADDR_OFFSET, _check_u64(aad_iova, "AAD address"))
     elif aad_iova is not None:
         raise ValueError("the session has no associated data (aad_size=0)")
 
@@ -255,7 +252,7 @@ def _check_region(offset: int, length: int, total: int, what: str) -> None:
 
 
 def _set_iv(req: bytearray, setup: LaSetup, iv: bytes | None, iv_iova: int | None) -> None:
-    flags = struct.unpack_from("<H", req, FLAGS_OFF)[0]
+    flags = _FLAGS.unpack_from(req, _FLAGS_AT)[0]
     if iv is not None and iv_iova is not None:
         raise ValueError("pass the IV inline (iv) or by address (iv_iova), not both")
     if iv is not None:
@@ -263,14 +260,52 @@ def _set_iv(req: bytearray, setup: LaSetup, iv: bytes | None, iv_iova: int | Non
             raise ValueError(f"the IV is {setup.iv_size} bytes, got {len(iv)}")
         if setup.tweak_key is not None:
             iv = setup.ucs_xts_tweak(bytes(iv))  # UCS XTS: the device takes E(key2, tweak)
-        req[IV_OFF : IV_OFF + 16] = bytes(iv).ljust(16, b"\0")
-        flags |= 1 << la.CIPH_IV_FLD_BITPOS
+        req[_IV_OFF : _IV_OFF + _IV_SZ] = bytes(iv).ljust(_IV_SZ, b"\0")
+        flags |= _IV_INLINE
     elif iv_iova is not None:
-        struct.pack_into("<Q8x", req, IV_OFF, _check_u64(iv_iova, "IV address"))
-        flags &= ~(1 << la.CIPH_IV_FLD_BITPOS)
+        req[_IV_OFF : _IV_OFF + _IV_SZ] = bytes(_IV_SZ)
+        _iv_ptr(req, _IV_OFF, _check_u64(iv_iova, "IV address"))
+        flags &= ~_IV_INLINE
     elif setup.iv_size:
         raise ValueError(f"an IV is needed ({setup.iv_size} bytes)")
-    struct.pack_into("<H", req, FLAGS_OFF, flags)
+    _FLAGS.pack_into(req, _FLAGS_AT, flags)
+
+
+def flat_la_request(
+    template: bytes,
+    src: int,
+    src_len: int,
+    dst: int,
+    dst_len: int,
+    length: int,
+    iv: bytes,
+    aad_iova: int | None = None,
+    digest_iova: int | None = None,
+) -> bytearray:
+    """The request of a cipher-only or single-pass GCM setup on flat buffers, unchecked.
+
+    The shortcut :func:`la_request` takes for such setups once the operation's arguments
+    have been checked: a copy of the template and a few stores. Nothing is validated here.
+
+    Args:
+        template: the setup's request template (``LaSetup.request(cd_iova)``).
+        src / src_len / dst / dst_len: the buffers (``dst == src``: in place).
+        length: the cipher region, ``[0, length)``.
+        iv: the IV (the GCM nonce), inline.
+        aad_iova / digest_iova: GCM's associated data and out-of-buffer tag, if any.
+
+    Returns:
+        The 128-byte request, its opaque cookie left as the template has it.
+    """
+    req = bytearray(template)
+    _buffers(req, common.REQ_SRC_ADDR_OFFSET, src, dst, src_len, dst_len)
+    _cipher_region(req, la.REQ_CIPHER_OFF_OFFSET, 0, length)
+    req[_IV_OFF : _IV_OFF + len(iv)] = iv
+    if aad_iova is not None:
+        _aad_addr(req, la.REQ_AAD_ADDR_OFFSET, aad_iova)
+    if digest_iova is not None:
+        _auth_res_addr(req, la.REQ_AUTH_RES_ADDR_OFFSET, digest_iova)
+    return req
 
 
 def comp_request(
@@ -281,6 +316,9 @@ def comp_request(
     dst: Buffer,
     input_length: int | None = None,
     output_capacity: int | None = None,
+    final: bool = True,
+    crc32: int | None = None,
+    adler32: int | None = None,
 ) -> bytearray:
     """A complete compression or decompression request.
 
@@ -291,9 +329,13 @@ def comp_request(
         dst: the output buffer (out of place only: the device cannot deflate in place).
         input_length: bytes of input to process (default: all of ``src``).
         output_capacity: bytes the device may write (default: all of ``dst``).
+        final: compression: end the deflate stream with this request's last block;
+            false ends it on a byte boundary, so the next request's output can follow.
+        crc32 / adler32: checksum seeds, to continue those of earlier requests (default:
+            the template's, a new stream).
 
     Raises:
-        ValueError: in-place, or lengths beyond the buffers.
+        ValueError: in-place, or lengths or seeds out of range.
     """
     if input_length is None:
         input_length = src.length
@@ -303,6 +345,9 @@ def comp_request(
         raise ValueError("compression is out of place: give a separate destination buffer")
     _check_u32(input_length, "input length")
     _check_u32(output_capacity, "output capacity")
+    for name, seed in (("crc32", crc32), ("adler32", adler32)):
+        if seed is not None:
+            _check_u32(seed, name)
     if input_length > src.length:
         raise ValueError(f"input length {input_length} exceeds the source ({src.length} bytes)")
     if output_capacity > dst.length:
@@ -310,8 +355,19 @@ def comp_request(
             f"output capacity {output_capacity} exceeds the destination ({dst.length} bytes)"
         )
     req = setup.request()
-    _check_u64(opaque, "opaque")
-    struct.pack_into("<Q", req, OPAQUE_OFF, opaque)
+    _opaque(req, common.REQ_OPAQUE_OFFSET, _check_u64(opaque, "opaque"))
     _set_buffers(req, src, dst)
-    struct.pack_into("<II", req, COMP_LEN_OFF, input_length, output_capacity)
+    at = comp.REQ_COMP_LEN_OFFSET
+    _, _, seed_crc, seed_adler, flags = _COMP_PARAMS.unpack_from(req, at)
+    if not final:
+        flags &= ~(1 << comp.COMP_BFINAL_BITPOS)
+    _COMP_PARAMS.pack_into(
+        req,
+        at,
+        input_length,
+        output_capacity,
+        seed_crc if crc32 is None else crc32,
+        seed_adler if adler32 is None else adler32,
+        flags,
+    )
     return req
