@@ -94,10 +94,13 @@ class HeldSection:
         devices: the devices they are on.
         limit_dev_access: confined to one device.
         pid: the process that started it.
+        host: the host root given to :func:`user_start` (``None``: the environment's);
+            :func:`qathw.open_instances` opens the endpoints there.
     """
 
-    def __init__(self, section: InternalSection, pid: int) -> None:
+    def __init__(self, section: InternalSection, pid: int, host: HostRoot | None = None) -> None:
         self._section = section
+        self.host = host
         self.name = section.name
         self.user_section = section.user_section
         self.instances: tuple[Instance, ...] = section.instances
@@ -456,7 +459,7 @@ def user_start(
         config_dir: where ``<type>_dev<N>.conf`` are; ``$QATHW_CONFIG_DIR`` or ``/etc``.
         runtime_dir: where locks live; see :func:`default_runtime_dir`.
         host: the host root whose devices are started (``$QATHW_SYSFS_ROOT`` or ``/``);
-            pass the same to :func:`qathw.open_instances`.
+            :func:`qathw.open_instances` uses it too.
 
     Returns:
         The held section (a context manager; ``.stop()`` gives it back).
@@ -530,7 +533,7 @@ def user_start(
                         raise SectionError.from_oserror(
                             exc, f"cannot record the holder of {cand.name}"
                         ) from exc
-                    held = HeldSection(cand, os.getpid())
+                    held = HeldSection(cand, os.getpid(), host)
                     _state = _Holding(os.getpid(), fd, held)
                     return held
         finally:

@@ -262,6 +262,9 @@ class Channel:
         interrupt: the ring's interrupt (epoll mode), or ``None`` (polled).
         resubmit: replay intact requests after a device restart (see the module rule).
         timeout: default seconds a wait may take (``None``: forever).
+        defects: reads the endpoint's defect record (emulated endpoints keep one, and
+            answer "fakedev failed here" with a code no firmware uses); ``None`` or a reader
+            that finds no record leaves responses to the device status alone.
     """
 
     def __init__(
@@ -274,6 +277,7 @@ class Channel:
         interrupt: BankInterrupt | None = None,
         resubmit: bool = True,
         timeout: float | None = 30.0,
+        defects: Callable[[], Defect | None] | None = None,
     ) -> None:
         self.pair = pair
         self.pool = pool
@@ -294,12 +298,9 @@ class Channel:
         self._submit = pair.submit
         self._poll = pair.poll
         pair.add_listener(self._on_event)
-        # An emulated endpoint (it has a defect record) may answer "fakedev failed here":
-        # such requests end in FakedevDefectError, never in a device status.
-        reader = getattr(owner, "fakedev_defect", None)
-        self._defect_record: Callable[[], Defect | None] | None = (
-            reader if reader is not None and reader() is not None else None
-        )
+        # An endpoint with a defect record (an emulated one) may answer "fakedev failed
+        # here": such requests end in FakedevDefectError, never in a device status.
+        self._defect_record = defects if defects is not None and defects() is not None else None
 
     # --- submitting -------------------------------------------------------------------
 

@@ -553,6 +553,7 @@ def _channel(
         interrupt=irq,
         resubmit=resubmit,
         timeout=timeout,
+        defects=ep.fakedev_defect,
     )
 
 
@@ -567,7 +568,8 @@ def open_instances(
 
     Args:
         held: from :func:`qathw.user_start`.
-        host: the host root (``$QATHW_SYSFS_ROOT`` or ``/``).
+        host: the host root; default: the one given to ``user_start``, else
+            ``$QATHW_SYSFS_ROOT`` or ``/``.
         resubmit: replay intact requests after a device restart (the rule is in
             :mod:`qathw.service.completion`); false fails every lost request.
         timeout: default seconds a call waits for a response (``None``: forever).
@@ -589,6 +591,8 @@ def open_instances(
         raise SectionStateError(
             f"{held.name} is not held by this process", hint="call user_start() first"
         )
+    if host is None:
+        host = held.host
     endpoints: dict[str, Endpoint] = {}
     cy: list[CyInstance] = []
     dc: list[DcInstance] = []

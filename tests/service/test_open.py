@@ -22,6 +22,7 @@ from qathw.errors import (
     SectionStateError,
     UnsupportedAlgorithmError,
 )
+from qathw.paths import HostRoot
 from qathw.service.instance import ring_slots
 from tests.service import rig
 
@@ -136,3 +137,19 @@ def test_bank_memory_slices_are_disjoint_and_inside_device_memory(host: rig.Host
         spans.sort()
         assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
         assert spans[0][1] - spans[0][0] >= 1 << 20
+
+
+def test_the_host_given_to_user_start_is_the_one_open_instances_opens(host: rig.Host) -> None:
+    # No $QATHW_SYSFS_ROOT: only the host= given to user_start says where the devices are.
+    with rig.running(host):
+        root = HostRoot.from_sysfs_root(host.sysfs_root)
+        with (
+            qathw.user_start(
+                "SSL", config_dir=host.config, runtime_dir=host.runtime, host=root
+            ) as held,
+            qathw.open_instances(held) as insts,
+        ):
+            assert held.host is root
+            assert insts.cy[0].cipher("aes-128-cbc", bytes(16)).encrypt(
+                bytes(16), bytes(16)
+            ) == bytes.fromhex("66e94bd4ef8a2c3b884cfa59ca342b2e")
