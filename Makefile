@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-stamp
 LOCK   := requirements.lock
 SHELL  := /bin/bash
 
-.PHONY: all demo test test-newest lock lint typecheck unit bench vm-deps clean
+.PHONY: all demo test test-newest lock lint typecheck unit bench vm-deps clean fuzz
 
 all: test
 
@@ -72,6 +72,12 @@ test-newest:
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ring_roundtrip.py
 	$(BIN)/python benchmarks/request_throughput.py
+
+# The adversarial campaign (fakedev/campaign.py): a million hostile requests and a million
+# hostile register stores at a 4xxx PF, a 4xxx VF and a c6xx VF.
+fuzz: $(STAMP)
+	$(BIN)/python -m fakedev.campaign --requests 1000000 --stores 1000000 \
+	  --seeds tests.fakedev_device.campaign_seeds:build
 
 clean:
 	rm -rf $(VENV) .venv-newest .pytest_cache .mypy_cache .ruff_cache

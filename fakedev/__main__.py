@@ -24,8 +24,8 @@ from typing import Any
 
 from fakedev import endpoint_file
 from fakedev.device import Device, Fault
-from fakedev.endpoint_file import EndpointFileError, pid_alive
-from fakedev.runner import INJECT_SIGNALS, serve
+from fakedev.endpoint_file import EndpointFileError
+from fakedev.runner import INJECT_SIGNALS, exit_on_sigbus, serve
 from qathw import emulated
 from qathw.emulated import XenbusState, qathw_emu_control
 from qathw.pci_regs import PCI_COMMAND_MASTER
@@ -70,18 +70,26 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     def ready(device: Device) -> None:
         print(f"serving {args.path} (pid {os.getpid()})", flush=True)
 
+    exit_on_sigbus(args.path)
     return serve(args.path, ring_service_map=args.services, ready=ready)
 
 
 def status(path: str) -> dict[str, Any]:
-    """The control page of ``path`` as a dict (what ``status --json`` prints)."""
-    info = endpoint_file.read_info(path)
-    with open(path, "rb") as f:
-        raw = f.read(emulated.CONTROL_PAGE_SIZE)
+    """The control page of ``path`` as a dict (what ``status --json`` prints).
+
+    A guest may have written any byte of the page: its text is cleaned, and the backend's
+    pid comes from the host-side backend lock, not from the page.
+    """
+    fd = endpoint_file.open_regular(path)
+    try:
+        info = endpoint_file.read_info(path, fd)
+        raw, _ = endpoint_file.read_page(fd, path)
+    finally:
+        os.close(fd)
     page = qathw_emu_control.from_buffer_copy(raw)
     defect = emulated.read_defect(raw)
     w = info.windows
-    pid = page.backend_pid
+    pid = endpoint_file.holder_pid(path)
     return {
         "schema_version": STATUS_SCHEMA_VERSION,
         "path": str(path),
@@ -102,7 +110,7 @@ def status(path: str) -> dict[str, Any]:
         "backend_epoch": info.backend_epoch,
         "backend_heartbeat": page.backend_heartbeat,
         "backend_pid": pid,
-        "backend_alive": bool(pid) and pid_alive(pid),
+        "backend_alive": bool(pid),
         "pci_command": page.pci_command,
         "bus_master": bool(page.pci_command & PCI_COMMAND_MASTER),
         "device_error_count": page.device_error_count,
@@ -134,9 +142,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print()
         return 0
     backend = st["backend_state"]
-    if st["backend_pid"]:
-        alive = "running" if st["backend_alive"] else "gone"
-        backend += f" (pid {st['backend_pid']}, {alive})"
+    if st["backend_pid"]:  # the backend lock's holder, alive
+        backend += f" (pid {st['backend_pid']}, running)"
     rows = [
         ("device", f"{st['device']} ({st['pci_id']}), gen{st['generation']}, {st['banks']} banks"),
         ("size", f"{st['size']:#x}, device memory at IOVA {st['devmem_iova']:#x}"),
@@ -158,9 +165,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_inject(args: argparse.Namespace) -> int:
-    page = status(args.path)
-    pid = page["backend_pid"]
-    if not pid or not page["backend_alive"] or page["backend_state"] != XenbusState.CONNECTED.name:
+    endpoint_file.read_info(args.path)  # an endpoint at all (a hint if not)
+    pid = endpoint_file.holder_pid(args.path)  # never the control page's pid
+    if not pid:
         raise EndpointFileError(
             f"no backend is serving {args.path}; start one with 'python -m fakedev serve "
             f"{args.path}'"

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 
 from fakedev.csr import BankRegs
 from fakedev.dispatch import Dispatcher, default_handlers, defect_text
-from fakedev.endpoint_file import EndpointFile, EndpointFileError, already_served, pid_alive
+from fakedev.endpoint_file import BackendLock, EndpointFile, EndpointFileError
 from fakedev.mailbox import PfAgent
 from fakedev.memory import DeviceMemory
 from fakedev.rings import DeviceRingPair
@@ -165,6 +165,7 @@ class Device:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.file = EndpointFile(path)
+        self._lock: BackendLock | None = None
         try:
             spec = self.file.spec
             info = self.file.info
@@ -320,19 +321,18 @@ class Device:
         self.phase = Phase.RUNNING
         return 1
 
-    # --- backend identity in the control page --------------------------------------------
+    # --- backend identity: the host-side lock (the control page only reports it) ----------
 
     def connect(self) -> None:
-        """Claim the endpoint as its backend: pid, a new epoch, state CONNECTED.
+        """Claim the endpoint as its backend: the host-side lock, then pid, a new epoch and
+        state CONNECTED in the control page (which only reports them: a guest can write it).
 
         Raises:
-            EndpointFileError: another live process is serving the endpoint.
+            EndpointFileError: another process holds the endpoint's backend lock.
         """
-        pid = self._other_backend()
-        if pid:
-            # (no view of the mapping may be alive in this frame: the traceback keeps it,
-            # and the caller's close() of the mapping would then fail)
-            raise EndpointFileError(already_served(self.file.path, pid))
+        # (no view of the mapping may be alive in this frame when this raises: the
+        # traceback keeps it, and the caller's close() of the mapping would then fail)
+        self._lock = BackendLock(self.file.path).acquire()
         page = self.file.control
         assert page is not None
         epoch = page.backend_epoch
@@ -342,19 +342,15 @@ class Device:
         page.backend_epoch = epoch
         page.backend_state = XenbusState.CONNECTED
 
-    def _other_backend(self) -> int:
-        page = self.file.control
-        assert page is not None
-        pid = int(page.backend_pid)
-        return pid if pid and pid != os.getpid() and pid_alive(pid) else 0
-
     def disconnect(self) -> None:
-        """Leave the endpoint: state CLOSED, no pid."""
+        """Leave the endpoint: state CLOSED, no pid, lock released."""
         page = self.file.control
-        if page is None:
-            return
-        page.backend_state = XenbusState.CLOSED
-        page.backend_pid = 0
+        if page is not None:
+            page.backend_state = XenbusState.CLOSED
+            page.backend_pid = 0
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def close(self) -> None:
         """Release ring views, interrupt eventfds and the file mapping."""
@@ -366,6 +362,9 @@ class Device:
                 bank.irq_fd = None
         self.memory.release()
         self.file.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> Device:
         return self

@@ -9,8 +9,11 @@ which is the state of a device after reset.
 from __future__ import annotations
 
 import ctypes
+import errno
+import fcntl
 import mmap
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +90,8 @@ def create(
         The control page as the driver will read it.
 
     Raises:
-        EndpointFileError: bad size or device, the file exists, or it is being served.
+        EndpointFileError: bad size or device, the file exists (or is no regular file),
+            it is being served, or its filesystem has no room for it (no file is left).
     """
     spec = device_spec(device)
     try:
@@ -98,17 +102,59 @@ def create(
     if target.exists():
         if not force:
             raise EndpointFileError(f"{target} exists; pass --force to replace it")
-        pid = _serving_pid(target)
-        if pid:
-            raise EndpointFileError(already_served(target, pid))
-    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if force else os.O_EXCL)
+        os.close(open_regular(target))  # never a lock file beside /dev/zero, say
+    # Holding the backend lock while the file is rewritten keeps a backend from starting
+    # on it meanwhile, and refuses a file a backend serves.
+    with BackendLock(target):
+        fd = _create_allocated(target, size, force)
+        _write_control_page(fd, spec, win, size)
+    return read_info(target)
+
+
+def _create_allocated(target: Path, size: int, force: bool) -> int:
+    """Open ``target`` anew with all ``size`` bytes allocated, or leave no file behind.
+
+    A sparse file would fail later, when a page is first touched on a full filesystem:
+    SIGBUS in the host and in the backend (and a guest decides which pages get touched).
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+    flags |= os.O_TRUNC if force else os.O_EXCL
     try:
         fd = os.open(target, flags, 0o660)
     except OSError as exc:
         raise EndpointFileError(f"cannot create {target}: {exc.strerror}") from None
     try:
+        _check_regular(fd, target)
         os.ftruncate(fd, 0)
-        os.ftruncate(fd, size)
+        os.posix_fallocate(fd, 0, size)
+    except EndpointFileError:
+        os.close(fd)
+        raise
+    except OSError as exc:
+        os.close(fd)
+        target.unlink(missing_ok=True)
+        raise EndpointFileError(_no_room(target, size, exc)) from None
+    return fd
+
+
+def _no_room(target: Path, size: int, exc: OSError) -> str:
+    where = target.resolve().parent
+    need = f"the endpoint needs {size >> 20} MiB"
+    if exc.errno == errno.ENOSPC:
+        try:
+            st = os.statvfs(where)
+            free = f"{(st.f_bavail * st.f_frsize) >> 20} MiB free"
+        except OSError:
+            free = "not enough space"
+        return (
+            f"cannot create {target}: {where} has {free}, {need}; free some space there, "
+            "pass a smaller --size, or create the file on another filesystem"
+        )
+    return f"cannot allocate {target} ({need}): {exc.strerror}; check the filesystem under {where}"
+
+
+def _write_control_page(fd: int, spec: DeviceSpec, win: emulated.Windows, size: int) -> None:
+    try:
         with mmap.mmap(fd, emulated.CONTROL_PAGE_SIZE) as mm:
             page = qathw_emu_control.from_buffer(mm)
             page.magic = emulated.EMU_MAGIC
@@ -131,35 +177,97 @@ def create(
             del page
     finally:
         os.close(fd)
-    return read_info(target)
 
 
 def already_served(path: str | os.PathLike[str], pid: int) -> str:
     """The message for an endpoint another live backend serves (with what to do)."""
+    who = f"pid {pid}" if pid else "another process"
+    stop = f" (kill {pid})" if pid else ""
     return (
-        f"{path} is already served by pid {pid}; stop that backend first (kill {pid}), "
+        f"{path} is already served by {who}; stop that backend first{stop}, "
         "or serve another endpoint file"
     )
 
 
-def read_info(path: str | os.PathLike[str]) -> ControlInfo:
-    """Read and check the control page of an endpoint file.
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_an_endpoint(path: str | os.PathLike[str], what: str) -> EndpointFileError:
+    return EndpointFileError(
+        f"{path} is {what}, not an endpoint file; create one with "
+        "'python -m fakedev create PATH' and pass that path"
+    )
+
+
+def _check_regular(fd: int, path: str | os.PathLike[str]) -> None:
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        raise _not_an_endpoint(path, next((n for t, n in _KINDS if t(mode)), "no regular file"))
+
+
+def open_regular(path: str | os.PathLike[str], flags: int = os.O_RDONLY) -> int:
+    """Open an endpoint file, refusing at once anything but a regular file.
+
+    O_NONBLOCK keeps a FIFO from blocking the open; the fstat check keeps it (or a device
+    such as /dev/zero) from blocking or flooding the reads after it.
 
     Raises:
-        EndpointFileError: missing, not an endpoint, or a layout it does not fit.
+        EndpointFileError: missing, unreadable, or not a regular file (with a hint).
     """
     try:
-        with open(path, "rb") as f:
-            page = f.read(emulated.CONTROL_PAGE_SIZE)
-            size = os.fstat(f.fileno()).st_size
+        fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         raise EndpointFileError(
             f"cannot read {path}: {exc.strerror}; create it with 'python -m fakedev create {path}'"
         ) from None
     except OSError as exc:
+        if exc.errno == errno.EISDIR:  # opened for writing
+            raise _not_an_endpoint(path, "a directory") from None
         raise EndpointFileError(
             f"cannot read {path}: {exc.strerror}; check the path and its permissions"
         ) from None
+    try:
+        _check_regular(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_page(fd: int, path: str | os.PathLike[str]) -> tuple[bytes, int]:
+    """The control page's bytes (maybe short) and the file size, read through ``fd``."""
+    size = os.fstat(fd).st_size
+    try:
+        raw = os.pread(fd, emulated.CONTROL_PAGE_SIZE, 0)
+    except OSError as exc:
+        raise EndpointFileError(f"cannot read {path}: {exc.strerror}") from None
+    return raw, size
+
+
+def read_info(path: str | os.PathLike[str], fd: int | None = None) -> ControlInfo:
+    """Read and check the control page of an endpoint file.
+
+    Args:
+        path: the file (how messages name it; opened unless ``fd`` is given).
+        fd: an open descriptor of it, already checked to be a regular file.
+
+    Raises:
+        EndpointFileError: missing, not a regular file, not an endpoint, or a layout it
+            does not fit.
+    """
+    own = fd is None
+    use = open_regular(path) if fd is None else fd
+    try:
+        page, size = read_page(use, path)
+    finally:
+        if own:
+            os.close(use)
     if size < emulated.CONTROL_PAGE_SIZE:
         raise EndpointFileError(
             f"{path} is {size} bytes, too small for an emulated endpoint (its control page "
@@ -172,27 +280,126 @@ def read_info(path: str | os.PathLike[str]) -> ControlInfo:
         raise EndpointFileError(f"{path}: {exc}") from None
 
 
-def _serving_pid(path: Path) -> int:
+# --- backend identity -------------------------------------------------------------------
+#
+# The control page is shared with the frontend, in a VM a guest that can write all of it,
+# so nothing in it says which host process serves the endpoint. That is a lock file beside
+# the endpoint, mode 0600, which the serving process holds with flock and in which it
+# records its pid and start time (a pid alone may be reused by an unrelated process).
+
+
+def lock_path(path: str | os.PathLike[str]) -> Path:
+    """The backend lock file of the endpoint ``path``.
+
+    Beside the file itself, not a symlink to it: every path to one endpoint (a fake
+    sysfs ``resource2`` links to it) names the one lock.
+    """
+    return Path(f"{os.path.realpath(path)}.lock")
+
+
+def _start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (clock ticks after boot), None if there is no such pid."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(emulated.CONTROL_PAGE_SIZE)
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat_line = f.read()
+    except OSError:
+        return None
+    # comm (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+    fields = stat_line[stat_line.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+class BackendLock:
+    """The serving backend's hold on an endpoint: flock on ``lock_path(path)``.
+
+    Args:
+        path: the endpoint file.
+
+    Raises:
+        EndpointFileError: (on :meth:`acquire`) another process holds the lock.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = lock_path(path)
+        self._endpoint = os.fspath(path)
+        self._fd: int | None = None
+
+    def acquire(self) -> BackendLock:
+        while self._fd is None:
+            try:
+                fd = os.open(
+                    self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+                )
+            except OSError as exc:
+                raise EndpointFileError(
+                    f"cannot open the backend lock {self.path}: {exc.strerror}; check the "
+                    "permissions of its directory"
+                ) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise EndpointFileError(
+                    already_served(self._endpoint, holder_pid(self._endpoint))
+                ) from None
+            # A releasing holder unlinks the file before it lets go: a lock taken on the
+            # unlinked inode is no lock; take it again on the file that is there now.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path, follow_symlinks=False))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {_start_time(os.getpid()) or 0}\n".encode(), 0)
+            self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> BackendLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def holder_pid(path: str | os.PathLike[str]) -> int:
+    """The pid of the process holding the backend lock of ``path``, 0 if none is.
+
+    Only a pid that holds the lock and whose start time matches the one it recorded is
+    returned: never a pid read from the (guest-writable) control page.
+    """
+    try:
+        fd = os.open(lock_path(path), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return 0
-    if len(raw) < emulated.CONTROL_PAGE_SIZE or not emulated.has_magic(raw):
-        return 0
-    page = qathw_emu_control.from_buffer_copy(raw)
-    return page.backend_pid if page.backend_pid and pid_alive(page.backend_pid) else 0
-
-
-def pid_alive(pid: int) -> bool:
-    """True when a process ``pid`` exists (it may belong to another user)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return 0
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # held: the record is the holder's
+        else:
+            return 0  # nobody holds it (left behind by a backend that was killed)
+        try:
+            pid_text, start_text = os.pread(fd, 64, 0).split()[:2]
+            pid, start = int(pid_text), int(start_text)
+        except ValueError:
+            return 0  # the holder has not written its record yet
+    finally:
+        os.close(fd)
+    return pid if pid > 0 and _start_time(pid) == start else 0
 
 
 class EndpointFile:
@@ -213,19 +420,16 @@ class EndpointFile:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.info = read_info(self.path)
-        name = self.info.kind.class_name
-        self.spec = device_spec(name)
-        if self.info.num_banks != self.spec.banks:
-            raise EndpointFileError(
-                f"{self.path}: control page says {self.info.num_banks} banks, a {name} has "
-                f"{self.spec.banks}; recreate the file"
-            )
+        fd = open_regular(self.path, os.O_RDWR)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
-        except OSError as exc:
-            raise EndpointFileError(f"cannot open {self.path}: {exc.strerror}") from None
-        try:
+            self.info = read_info(self.path, fd)
+            name = self.info.kind.class_name
+            self.spec = device_spec(name)
+            if self.info.num_banks != self.spec.banks:
+                raise EndpointFileError(
+                    f"{self.path}: control page says {self.info.num_banks} banks, a {name} has "
+                    f"{self.spec.banks}; recreate the file"
+                )
             self._mm: mmap.mmap | None = mmap.mmap(fd, self.info.windows.total_size)
         finally:
             os.close(fd)

@@ -8,15 +8,20 @@ In a thread the spinning phase yields the GIL every step (``sleep(0)``), so the 
 thread in the same process keeps running.
 
 :func:`serve` is the process form (``python -m fakedev serve``): it claims the endpoint in
-the control page (pid, new epoch, backend state CONNECTED), serves the endpoint's ring
+the host-side backend lock (:class:`~fakedev.endpoint_file.BackendLock`) and the control
+page (pid, new epoch, backend state CONNECTED), serves the endpoint's ring
 interrupts (:mod:`fakedev.irq`), increments the heartbeat while it runs, and on SIGTERM or
 SIGINT leaves state CLOSED and exits cleanly. SIGUSR1 injects a device restart and SIGUSR2
 a fatal error (``python -m fakedev inject``). A defect (fakedev's own code failing on a
 request) is logged with its traceback, on stderr unless the caller configured logging.
+If the endpoint's memory goes away under it (the file truncated by someone else), the
+process says so on stderr and exits 1 instead of dying of SIGBUS.
 """
 
 from __future__ import annotations
 
+import ctypes
+import faulthandler
 import logging
 import os
 import signal
@@ -33,6 +38,34 @@ from fakedev.services import ServiceHandler
 log = logging.getLogger("fakedev")
 
 INJECT_SIGNALS = {signal.SIGUSR1: Fault.RESTART, signal.SIGUSR2: Fault.FATAL}
+
+_SignalHandler = ctypes.CFUNCTYPE(None, ctypes.c_int)
+_sigbus_handlers: list[object] = []  # a C handler must outlive its installation
+
+
+def exit_on_sigbus(path: str | os.PathLike[str]) -> None:
+    """From now on, SIGBUS (memory of a mapped file gone) writes a line and exits 1.
+
+    A Python-level handler cannot do it: it runs only after the faulting access, which the
+    kernel restarts, faulting again. faulthandler's would dump and re-raise: a core.
+    The handler is a ctypes callback run in the faulting thread, which holds the GIL.
+    """
+    message = (
+        f"fakedev: the memory of {path} is gone (SIGBUS): the file was truncated or its "
+        f"filesystem is out of space; recreate it with 'python -m fakedev create {path} --force'\n"
+    ).encode()
+
+    def on_sigbus(signum: int) -> None:
+        os.write(2, message)
+        os._exit(1)
+
+    faulthandler.disable()
+    handler = _SignalHandler(on_sigbus)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.signal.restype = ctypes.c_void_p
+    libc.signal.argtypes = [ctypes.c_int, _SignalHandler]
+    libc.signal(signal.SIGBUS, handler)
+    _sigbus_handlers.append(handler)
 
 
 @dataclass
@@ -198,13 +231,6 @@ def serve(
     kwargs: dict[str, object] = {"handlers": handlers}
     if ring_service_map is not None:
         kwargs["ring_service_map"] = ring_service_map
-    device = Device(path, **kwargs)  # type: ignore[arg-type]
-    try:
-        device.connect()
-        irq = InterruptServer(device).start()
-    except BaseException:
-        device.close()
-        raise
     stopping = False
     pending: list[Fault] = []
 
@@ -215,10 +241,7 @@ def serve(
     def on_inject(signum: int, frame: FrameType | None) -> None:
         pending.append(INJECT_SIGNALS[signal.Signals(signum)])
 
-    def inject_pending() -> None:
-        while pending:
-            device.inject(pending.pop(0))
-
+    # Handlers first: once the lock is taken, inject may signal this process.
     previous = {
         sig: signal.signal(sig, handler)
         for sig, handler in (
@@ -228,6 +251,23 @@ def serve(
             (signal.SIGUSR2, on_inject),
         )
     }
+    try:
+        device = Device(path, **kwargs)  # type: ignore[arg-type]
+        try:
+            device.connect()
+            irq = InterruptServer(device).start()
+        except BaseException:
+            device.close()
+            raise
+    except BaseException:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        raise
+
+    def inject_pending() -> None:
+        while pending:
+            device.inject(pending.pop(0))
+
     try:
         log.info("serving %s as pid %d", path, os.getpid())
         if ready is not None:

@@ -44,9 +44,11 @@ from qathw.fw.common import (
     RESP_CMD_ID_OFFSET,
     RESP_DEFAULT_SZ,
     RESP_HDR_FLAGS_OFFSET,
+    RESP_OPAQUE_FIELD,
     RESP_OPAQUE_OFFSET,
     RESP_OPAQUE_SZ,
     RESP_SERV_SPECIF_SZ,
+    RESP_STATUS_OFFSET,
     RESP_TYPE_OFFSET,
     RESPONSE_FIELDS,
     RespServiceId,
@@ -274,3 +276,17 @@ def responses_for(
 def mark_valid(responses: Bytes2D) -> None:
     """Set the valid bit of ``(n, 32)`` responses, so no slot written looks empty."""
     responses[:, RESP_HDR_FLAGS_OFFSET] |= HDR_FLAG_VALID
+
+
+def response_outcome(response: Message) -> tuple[int, bool, int]:
+    """What a driver reads back from one response: its cookie, the valid bit, the status.
+
+    Args:
+        response: one 32-byte response.
+
+    Returns:
+        ``(opaque, valid, comn_status)``.
+    """
+    (opaque,) = RESP_OPAQUE_FIELD.unpack_from(response, RESP_OPAQUE_OFFSET)
+    valid = bool(response[RESP_HDR_FLAGS_OFFSET] & HDR_FLAG_VALID)
+    return opaque, valid, response[RESP_STATUS_OFFSET]

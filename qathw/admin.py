@@ -35,7 +35,7 @@ from qathw.errors import (
 from qathw.paths import HostRoot
 from qathw.pci import PciFunction, read_function
 from qathw.pci_regs import PciAddress
-from qathw.sysfsio import SysfsIO
+from qathw.sysfsio import NOT_KERNEL_HINT, SysfsIO
 
 SERVICE_TOKENS = ("asym", "sym", "dc", "decomp", "dcc")
 PF_MODULES = {"c6xx": "qat_c62x"}  # module name when it is not "qat_" + class name
@@ -188,9 +188,18 @@ class _Actor:
 
     def read_attr(self, path: Path) -> str:
         try:
-            return self.io.read(path).decode().strip()
+            data = self.io.read(path)
         except OSError as exc:
             raise DeviceError.from_oserror(exc, f"reading {path}") from exc
+        try:
+            return data.decode().strip()
+        except UnicodeDecodeError as exc:
+            raise DeviceError(
+                f"{path} holds byte 0x{data[exc.start]:02x} at offset {exc.start}, which is "
+                "not UTF-8; the kernel writes ASCII there",
+                hint=NOT_KERNEL_HINT,
+                path=path,
+            ) from exc
 
 
 def set_state(

@@ -537,8 +537,8 @@ class _Doctor:
 
     def _read(self, path: Path) -> str | None:
         try:
-            return self.io.read(path).decode().strip()
-        except OSError:
+            return self.io.read(path).decode("ascii").strip()
+        except (OSError, UnicodeDecodeError):  # unreadable or not text: nothing to report
             return None
 
     def _int(self, path: Path) -> int | None:

@@ -374,12 +374,12 @@ def _read_record(fd: int) -> Holder:
 
 
 def _defined_user_sections(report: config_check.ConfigReport) -> list[str]:
-    names: list[str] = []
+    names: dict[str, None] = {}  # ordered and linear, however many sections
     for f in report.files:
         for name in f.document.sections:
-            if is_user_section(name, f.device.profile) and name not in names:
-                names.append(name)
-    return names
+            if is_user_section(name, f.device.profile):
+                names.setdefault(name)
+    return list(names)
 
 
 def _defines(unused: UnusedFile, name: str) -> bool:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from qathw import sysfsio
 from qathw._uapi import vfio as uapi
 from qathw.errors import (
     DeviceNotFoundError,
@@ -99,7 +100,7 @@ class _SysfsFunction:
 
     def is_bridge(self) -> bool:
         try:
-            cls = int((self.path / "class").read_text(), 16)
+            cls = int(sysfsio.current().read(self.path / "class"), 16)
         except (OSError, ValueError):
             return False
         return cls >> 8 in (PCI_CLASS_BRIDGE_PCI, PCI_CLASS_BRIDGE_PCI_SEMI)

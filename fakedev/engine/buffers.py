@@ -3,7 +3,9 @@
 An SGL is one logical buffer: request offsets count bytes of its entries concatenated
 (docs/hardware.md#sgl). Every address goes through :class:`~fakedev.memory.DeviceMemory`, so a
 bad one raises :class:`~fakedev.memory.DmaFault`; the list itself is bounded (entry
-count, 8-byte alignment) before it is walked.
+count, 8-byte alignment) before it is walked, and so is its total length
+(docs/hardware.md#request-bounds): entries may alias, and a guest must not make the
+backend gather more bytes than its device memory holds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ from qathw.fw.sgl import (
     SGL_NUM_BUFS_FIELD,
     SGL_NUM_BUFS_OFFSET,
 )
+
+# The device's length and counter fields are 32-bit: no request moves more bytes.
+MAX_REQUEST_BYTES = 0xFFFF_FFFF
+
+
+def max_logical_length(memory: DeviceMemory) -> int:
+    """The longest logical buffer a request may name (docs/hardware.md#request-bounds)."""
+    return min(memory.size, MAX_REQUEST_BYTES)
 
 
 class LogicalBuffer:
@@ -66,7 +76,16 @@ class LogicalBuffer:
         pieces = self._pieces(offset, length)
         if len(pieces) == 1:
             return self._memory.read(*pieces[0])
-        return b"".join(self._memory.read(i, n) for i, n in pieces)
+        return b"".join(self._memory.view(i, n) for i, n in pieces)  # one allocation
+
+    def gather(self, offset: int, length: int) -> bytearray:
+        """A writable copy of ``length`` bytes at logical ``offset``: one allocation."""
+        out = bytearray(length)
+        pos = 0
+        for iova, n in self._pieces(offset, length):
+            out[pos : pos + n] = self._memory.view(iova, n)
+            pos += n
+        return out
 
     def write(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Write ``data`` at logical ``offset``."""
@@ -87,7 +106,8 @@ def open_buffer(memory: DeviceMemory, addr: int, length: int, sgl: bool) -> Logi
         sgl: the request's pointer type is SGL.
 
     Raises:
-        Reject: a misaligned list or too many entries (INVALID_PARAM).
+        Reject: a misaligned list, too many entries, or entries longer in total than
+            :func:`max_logical_length` (INVALID_PARAM).
         DmaFault: the list or an entry leaves device memory.
     """
     if not sgl:
@@ -99,4 +119,10 @@ def open_buffer(memory: DeviceMemory, addr: int, length: int, sgl: bool) -> Logi
     if num == 0 or num > SGL_MAX_ENTRIES:
         raise Reject(Status.INVALID_PARAM, f"buffer list has {num} entries (1..{SGL_MAX_ENTRIES})")
     raw = memory.read(addr + SGL_HEADER_SZ, SGL_ENTRY_SZ * num)
-    return LogicalBuffer(memory, wire.sgl_ranges(raw))
+    ranges = wire.sgl_ranges(raw)
+    total, limit = sum(n for _, n in ranges), max_logical_length(memory)
+    if total > limit:
+        raise Reject(
+            Status.INVALID_PARAM, f"buffer list holds {total} bytes, over the {limit}-byte bound"
+        )
+    return LogicalBuffer(memory, ranges)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import traceback
 import zlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -52,8 +53,17 @@ from qathw.fw.common import (
     Status,
 )
 
+if TYPE_CHECKING:
+    from zlib import _Compress as _Compressor
+
 Bytes2D = npt.NDArray[np.uint8]
-_Deflate = Callable[[bytes, bool], bytes]
+
+# Bytes inflated per call (the output goes to the destination a slice at a time).
+_INFLATE_SLICE = 1 << 18
+# Output fitting on overflow: the input is fed in at most _FIT_PROBES steps of at least
+# _FIT_STEP bytes, each followed by one trial flush (docs/hardware.md#request-bounds).
+_FIT_STEP = 4096
+_FIT_PROBES = 256
 
 # The response's service-specific bytes: consumed, produced, crc32, adler32.
 _TAIL = comp.RESP_COMP_PARAM_FIELDS
@@ -190,15 +200,15 @@ class CompHandler:
     ) -> bytes:
         strategy = zlib.Z_FIXED if static else zlib.Z_DEFAULT_STRATEGY
 
-        def deflate(chunk: bytes, final: bool) -> bytes:
-            c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, strategy)
-            return c.compress(chunk) + c.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+        def compressor() -> _Compressor:
+            return zlib.compressobj(level, zlib.DEFLATED, -15, 8, strategy)
 
-        out = deflate(data, bfinal)
+        c = compressor()
+        out = c.compress(data) + c.flush(zlib.Z_FINISH if bfinal else zlib.Z_SYNC_FLUSH)
         consumed = len(data)
         overflow = len(out) > out_cap
         if overflow:
-            consumed, out = self._longest_fit(data, out_cap, deflate)
+            consumed, out = _longest_fit(data, out_cap, compressor)
         if cnv and zlib.decompressobj(-15).decompress(out) != data[:consumed]:
             raise Reject(Status.CMP, "compress-and-verify failed", cmp_err=ErrCode.CNV_ERROR)
         dst.write(0, out)
@@ -220,35 +230,32 @@ class CompHandler:
         status = Status.CMP_END_OF_LAST_BLK if bfinal else 0
         return make_response(req, status, hdr_flags=hdr_flags, tail=tail)
 
-    @staticmethod
-    def _longest_fit(data: bytes, cap: int, deflate: _Deflate) -> tuple[int, bytes]:
-        """The longest prefix whose non-final deflate output fits ``cap`` (binary search)."""
-        best, best_out = 0, deflate(b"", False)
-        if len(best_out) > cap:
-            return 0, b""
-        lo, hi = 1, len(data) - 1
-        while lo <= hi:
-            mid = (lo + hi) // 2
-            out = deflate(data[:mid], False)
-            if len(out) <= cap:
-                best, best_out = mid, out
-                lo = mid + 1
-            else:
-                hi = mid - 1
-        return best, best_out
-
     def _inflate(
         self, req: bytes, dst: LogicalBuffer, data: bytes, out_cap: int, crc0: int, adler0: int
     ) -> bytes:
         d = zlib.decompressobj(-15)
         overflow = False
+        produced, crc, adler = 0, crc0, adler0
         try:
             if out_cap == 0:  # zlib reads max_length 0 as "no limit"
                 overflow = bool(zlib.decompressobj(-15).decompress(data, 1))
-                out = b"" if overflow else d.decompress(data)
+                if not overflow:
+                    d.decompress(data)  # yields no output
             else:
-                out = d.decompress(data, out_cap)
-                if not d.eof and len(out) == out_cap:
+                # Straight into the destination, a slice at a time: the output is bounded
+                # by out_buffer_sz and never held whole (docs/hardware.md#request-bounds).
+                tail: bytes = data
+                while produced < out_cap:
+                    want = min(out_cap - produced, _INFLATE_SLICE)
+                    chunk = d.decompress(tail, want)
+                    tail = d.unconsumed_tail
+                    if chunk:
+                        dst.write(produced, chunk)
+                        crc, adler = zlib.crc32(chunk, crc), zlib.adler32(chunk, adler)
+                        produced += len(chunk)
+                    if d.eof or len(chunk) < want:
+                        break
+                if produced == out_cap and not d.eof:
                     overflow = bool(d.copy().decompress(d.unconsumed_tail, 1))
                     if not overflow:
                         d.decompress(d.unconsumed_tail)  # the rest yields no output
@@ -259,12 +266,51 @@ class CompHandler:
             consumed = 0
         else:
             consumed = len(data) - len(d.unconsumed_tail) - len(d.unused_data)
-        dst.write(0, out)
-        tail = _TAIL.pack(consumed, len(out), zlib.crc32(out, crc0), zlib.adler32(out, adler0))
+        tail_fields = _TAIL.pack(consumed, produced, crc, adler)
         if overflow:
-            return make_response(req, Status.CMP, cmp_err=ErrCode.OVERFLOW_ERROR, tail=tail)
+            return make_response(req, Status.CMP, cmp_err=ErrCode.OVERFLOW_ERROR, tail=tail_fields)
         status = Status.CMP_END_OF_LAST_BLK if d.eof else 0
-        return make_response(req, status, tail=tail)
+        return make_response(req, status, tail=tail_fields)
+
+
+def _longest_fit(data: bytes, cap: int, compressor: Callable[[], _Compressor]) -> tuple[int, bytes]:
+    """The longest proper prefix whose non-final deflate output fits ``cap``, and that output.
+
+    One pass: the input is fed in steps; after each, a copy of the compressor is
+    sync-flushed to see whether the prefix still fits, and the step that overflows is
+    searched within (docs/hardware.md#request-bounds). zlib's output does not depend on
+    how its input is split, so this is the output a one-shot deflate of the prefix gives.
+    """
+    step = max(_FIT_STEP, len(data) // _FIT_PROBES)
+    mv = memoryview(data)
+    c = compressor()
+    emitted = bytearray()  # what ``c`` has output so far, for the prefix fed so far
+    best_len, best_emitted, best_tail = 0, 0, c.copy().flush(zlib.Z_SYNC_FLUSH)
+    if len(best_tail) > cap:
+        return 0, b""
+    limit = len(data) - 1  # the whole input did not fit
+    start = 0
+    while start < limit:
+        stop = min(start + step, limit)
+        before, before_len = c.copy(), len(emitted)
+        emitted += c.compress(mv[start:stop])
+        tail = c.copy().flush(zlib.Z_SYNC_FLUSH) if len(emitted) <= cap else None
+        if tail is None or len(emitted) + len(tail) > cap:
+            # The overflow is inside this step: search it, from the compressor before it.
+            lo, hi = start + 1, stop - 1
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                probe = before.copy()
+                out = probe.compress(mv[start:mid]) + probe.flush(zlib.Z_SYNC_FLUSH)
+                if before_len + len(out) <= cap:
+                    best_len, best_emitted, best_tail = mid, before_len, out
+                    lo = mid + 1
+                else:
+                    hi = mid - 1
+            break
+        best_len, best_emitted, best_tail = stop, len(emitted), tail
+        start = stop
+    return best_len, bytes(memoryview(emitted)[:best_emitted]) + best_tail
 
 
 def _inflate_code(message: str) -> int:

@@ -71,6 +71,7 @@ Bytes2D = npt.NDArray[np.uint8]
 _CMDS = frozenset((la.LaCmd.CIPHER, la.LaCmd.AUTH, la.LaCmd.CIPHER_HASH, la.LaCmd.HASH_CIPHER))
 _BLOCK_MODES = frozenset((hw.CipherMode.ECB, hw.CipherMode.CBC))
 _J0_ONE = b"\0\0\0\1"
+_SLICE = 1 << 18  # bytes ciphered per call on the general path (a multiple of every block)
 _REFUSED = Status.INVALID_PARAM | Status.UNSUPPORTED_REQUEST  # these carry the CRYPTO bit too
 
 
@@ -315,7 +316,7 @@ class LaHandler:
                 expected_at_addr = mem.read(res_addr, n)
             else:
                 mem.view(res_addr, n)  # fault now, not after the data was written
-        work = bytearray(src.read(0, end))
+        work = src.gather(0, end)  # the one working copy (docs/hardware.md#request-bounds)
 
         ok = True
         digest_out: bytes | None = None
@@ -338,7 +339,7 @@ class LaHandler:
                 if plan.kind == "gcm1"
                 else plan.cmd == la.LaCmd.HASH_CIPHER
             )
-            data = bytes(work[c_off : c_off + c_len])
+            data = bytes(memoryview(work)[c_off : c_off + c_len])
             expected = (
                 bytes(work[dig_off : dig_off + n]) if plan.digest_in_buffer else expected_at_addr
             )
@@ -357,14 +358,21 @@ class LaHandler:
     def _cipher(self, c: CipherPlan, iv: bytes, work: bytearray, off: int, length: int) -> None:
         if not length:
             return
-        region = bytes(work[off : off + length])
         if c.mode == hw.CipherMode.XTS:
+            region = bytes(memoryview(work)[off : off + length])
             t0 = c.tweak_ecb().update(iv) if c.key2 is not None else iv
-            out = primitives.xts(c.ecb(True), c.ecb(False), t0, region, not c.decrypt)
-        else:
-            ctx = self._context(c, iv)
-            out = ctx.update(region) + ctx.finalize()
-        work[off : off + length] = out
+            work[off : off + length] = primitives.xts(
+                c.ecb(True), c.ecb(False), t0, region, not c.decrypt
+            )
+            return
+        # In slices, so that a long region costs one slice of extra memory, not a copy of
+        # itself; ECB/CBC/CTR give back exactly what they take for block-multiple slices.
+        ctx = self._context(c, iv)
+        with memoryview(work) as mv:
+            for pos in range(off, off + length, _SLICE):
+                stop = min(pos + _SLICE, off + length)
+                mv[pos:stop] = ctx.update(mv[pos:stop])
+        ctx.finalize()
 
     def _auth(
         self,

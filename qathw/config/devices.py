@@ -202,7 +202,9 @@ def _list(where: Path) -> list[str]:
             f"cannot list the configuration directory {where}",
             hint=f"set {ENV_CONFIG_DIR} to the directory holding <type>_dev<N>.conf",
         ) from exc
-    return [n for n in names if (where / n).is_file()]
+    # Not only regular files: a FIFO or a device in a configuration file's place is
+    # reported when read, not skipped (skipping renumbers the devices after it).
+    return [n for n in names if not (where / n).is_dir()]
 
 
 def started_devices(

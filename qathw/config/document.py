@@ -31,14 +31,17 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 
 from qathw.config.diagnostics import Diagnostic, Severity
 from qathw.errors import ConfigError
+from qathw.sysfsio import read_regular
 
 #: ``ADF_CFG_MAX_STR_LEN``: names, keys and values must be shorter than this many bytes.
 MAX_STR_LEN = 128
+#: The largest configuration file read (16 MiB): a file with every section a device
+#: allows is far smaller; the cap only keeps a wrong path from filling memory.
+CONFIG_FILE_MAX = 16 << 20
 
 _REMOVED = str.maketrans("", "", " \t\r")  # what QAT.L.4.24 / QAT20 adf_ctl strip
 _REMOVED_48 = str.maketrans("", "", " \r")  # QAT1.7.L.4.8 keeps tabs
@@ -487,10 +490,18 @@ class ConfigDocument:
         """Read and parse a file.
 
         Raises:
-            ConfigError: the file cannot be read (with errno and path).
+            ConfigError: the file cannot be read (with errno and path), is not a regular
+                file (a device, a FIFO) or holds more than :data:`CONFIG_FILE_MAX` bytes.
         """
         try:
-            data = Path(path).read_bytes()
+            data = read_regular(
+                path,
+                CONFIG_FILE_MAX,
+                what="a configuration file",
+                hint=f"a configuration file is a regular file of at most {CONFIG_FILE_MAX >> 20} "
+                "MiB; replace or remove this one, or name the file itself",
+                error=ConfigError,
+            )
         except OSError as exc:
             raise ConfigError.from_oserror(
                 exc, f"cannot read {os.fspath(path)}", hint="check the path and permissions"

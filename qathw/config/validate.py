@@ -17,6 +17,7 @@ import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from qathw.config import values
 from qathw.config.diagnostics import Diagnostic, Severity
@@ -157,10 +158,12 @@ class DeviceConfig:
     sections: tuple[SectionSpec, ...] = ()
 
     def user_section(self, name: str) -> SectionSpec | None:
-        for sec in self.sections:
-            if sec.user and sec.name == name:
-                return sec
-        return None
+        return self._user_by_name.get(name)
+
+    @cached_property
+    def _user_by_name(self) -> dict[str, SectionSpec]:
+        # Indexed once: a scan per lookup made checking many sections quadratic.
+        return {s.name: s for s in reversed(self.sections) if s.user}
 
     @property
     def user_sections(self) -> tuple[SectionSpec, ...]:
@@ -187,6 +190,8 @@ class _Checker:
     cpu_count: int | None
     accel_id: int | None
     out: list[Diagnostic] = field(default_factory=list)
+    # Kept as diagnostics are added: counting self.out per section made checking quadratic.
+    errors: int = 0
 
     @property
     def gen(self) -> Generation | None:
@@ -206,6 +211,7 @@ class _Checker:
         strict_error: bool = False,
     ) -> None:
         line, column = where
+        self.errors += severity is Severity.ERROR
         self.out.append(
             Diagnostic(rule, severity, message, hint, self.doc.path, line, column, strict_error)
         )
@@ -493,7 +499,7 @@ class _Checker:
         kernel: list[SectionSpec] = []
         user: list[SectionSpec] = []
         num_adis = 0
-        user_names = [n for n in self.doc.sections if is_user_section(n, self.profile)]
+        user_names = {n for n in self.doc.sections if is_user_section(n, self.profile)}
         for name, sec in self.doc.sections.items():
             if name in kernel_names:
                 spec = self.instance_section(sec, services, user=False)
@@ -520,7 +526,8 @@ class _Checker:
                 spec = self.instance_section(sec, services, user=True)
                 if spec is not None:
                     user.append(spec)
-        kernel.sort(key=lambda s: kernel_names.index(s.name))
+        order = {name: i for i, name in enumerate(kernel_names)}
+        kernel.sort(key=lambda s: order[s.name])
         user.sort(key=lambda s: _ascii_key(s.name))
         return kernel + user, num_adis
 
@@ -541,7 +548,7 @@ class _Checker:
                 where=self.at(None, sec),
             )
 
-    def derived_lookalike(self, sec: Section, user_names: list[str]) -> None:
+    def derived_lookalike(self, sec: Section, user_names: set[str]) -> None:
         m = _DERIVED.fullmatch(sec.name)
         if m and m["base"] in user_names:
             self.diag(
@@ -626,7 +633,7 @@ class _Checker:
     def instance_section(
         self, sec: Section, services: Services | None, *, user: bool
     ) -> SectionSpec | None:
-        errors_before = sum(d.severity is Severity.ERROR for d in self.out)
+        errors_before = self.errors
         num_processes, lda, intended = 1, False, True
         if user:
             num_processes, lda, intended = self.processes(sec)
@@ -660,7 +667,7 @@ class _Checker:
             for kind in ("cy", "dc")
         }
         self.unknown_keys(sec, counts, user=user)
-        if sum(d.severity is Severity.ERROR for d in self.out) > errors_before:
+        if self.errors > errors_before:
             return None
         return SectionSpec(
             sec.name,

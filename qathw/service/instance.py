@@ -578,6 +578,7 @@ def open_instances(
         The instances (a context manager).
 
     Raises:
+        TypeError: ``held`` is not a :class:`~qathw.sections.HeldSection`.
         SectionStateError: the section is no longer held by this process.
         DeviceNotFoundError: a device of the section has no PCI function on this host
             (the hint gives the commands to present an emulated one).
@@ -587,6 +588,11 @@ def open_instances(
     """
     from qathw.errors import SectionStateError
 
+    if not isinstance(held, HeldSection):
+        raise TypeError(
+            "open_instances() needs the HeldSection that qathw.user_start(name) returned, "
+            f"not {type(held).__name__}"
+        )
     if not held.held:
         raise SectionStateError(
             f"{held.name} is not held by this process", hint="call user_start() first"

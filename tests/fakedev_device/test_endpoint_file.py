@@ -61,11 +61,9 @@ def test_an_existing_file_needs_force(tmp_path: Path) -> None:
 def test_force_does_not_replace_a_served_file(tmp_path: Path) -> None:
     path = tmp_path / "ep"
     endpoint_file.create(path, size=1 << 20)
-    with endpoint_file.EndpointFile(path) as f:
-        assert f.control is not None
-        f.control.backend_pid = os.getpid()  # this very process "serves" it
-    with pytest.raises(EndpointFileError, match=f"served by pid {os.getpid()}"):
-        endpoint_file.create(path, size=1 << 20, force=True)
+    with endpoint_file.BackendLock(path):  # this very process "serves" it
+        with pytest.raises(EndpointFileError, match=f"served by pid {os.getpid()}"):
+            endpoint_file.create(path, size=1 << 20, force=True)
 
 
 def test_a_file_whose_banks_disagree_with_its_device(tmp_path: Path) -> None:

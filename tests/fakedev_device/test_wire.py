@@ -134,8 +134,9 @@ _WIRE_ONLY = {
     "OPAQUE",
     "REQ_MID_FIELDS",
 }
-# PF/VF block payloads (qathw.transport.pfvf's words), not ring messages.
-_FORMAT_LITERALS_ALLOWED = {"mailbox.py"}
+# Formats that are not ring messages: PF/VF block payloads (qathw.transport.pfvf's words)
+# and the kernel's struct ucred read from SO_PEERCRED.
+_FORMAT_LITERALS_ALLOWED = {"mailbox.py", "irq.py"}
 
 
 def _modules() -> list[Path]:

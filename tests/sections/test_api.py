@@ -131,3 +131,11 @@ def test_names_the_driver_refuses_are_refused(seed_env: Path) -> None:
         qathw.user_start("S" * 128)
     with pytest.raises(TypeError):
         qathw.user_start(b"SSL")  # type: ignore[arg-type]
+
+
+def test_open_instances_without_a_held_section_says_what_to_pass() -> None:
+    with pytest.raises(TypeError) as info:
+        qathw.open_instances(None)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "open_instances() needs the HeldSection that qathw.user_start(name) returned, not NoneType"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 
@@ -63,15 +64,19 @@ class MonitorCommand(Command):
         )
 
     def run(self, args: argparse.Namespace) -> int:
+        if args.count is not None and args.count < 1:
+            raise UsageError("--count must be at least 1", hint="e.g. --count 1")
+        # Written so that nan fails it too; inf crashes the poll (not an integer of ms).
+        if args.timeout is not None and not 0 < args.timeout < math.inf:
+            raise UsageError(
+                f"--timeout must be a positive number of seconds, not {args.timeout}",
+                hint="e.g. --timeout 10, or leave it out to wait forever",
+            )
         if not host_from(args).is_real:
             raise UsageError(
                 "monitor listens to the kernel's uevents; a --sysfs-root tree sends none",
                 hint="run it without --sysfs-root (and without QATHW_SYSFS_ROOT)",
             )
-        if args.count is not None and args.count < 1:
-            raise UsageError("--count must be at least 1", hint="e.g. --count 1")
-        if args.timeout is not None and args.timeout <= 0:
-            raise UsageError("--timeout must be positive", hint="e.g. --timeout 10")
         actions = udev.PCI_ACTIONS if args.all_actions else ("add", "remove", "bind", "unbind")
         events = udev.monitor(
             source=None if args.source == "auto" else args.source,
