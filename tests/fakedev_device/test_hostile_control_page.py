@@ -23,18 +23,13 @@ from fakedev import endpoint_file
 from fakedev.endpoint_file import EndpointFileError
 from qathw import emulated
 from qathw.emulated import XenbusState, qathw_emu_control
+from tests.fakedev_cli import run_fakedev
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fakedev(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fakedev", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=20,
-    )
+    return run_fakedev(*args, timeout=20)
 
 
 def _guest_writes(path: Path, **fields: int) -> None:

@@ -20,19 +20,14 @@ from qathw.emulated import XenbusState
 from qathw.endpoint import open_emulated
 from qathw.transport.mailbox import PfEvent
 from qathw.transport.ring import RingPairEvent
+from tests.fakedev_cli import run_fakedev
 from tests.transport.emu import null_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fakedev(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fakedev", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    return run_fakedev(*args)
 
 
 def _drain(pair: object, n: int, timeout: float = 10.0) -> list[int]:

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 import qathw
 from qathw.errors import FakedevDefectError, RequestError
 from qathw.service.instance import Instances
+from tests.fakedev_cli import run_fakedev
 from tests.service import rig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,13 +73,7 @@ class Broken:
 
 
 def _fakedev(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fakedev", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    return run_fakedev(*args)
 
 
 def _status(path: Path) -> dict[str, Any]:
