@@ -3,7 +3,7 @@
 The device model consumes requests from a ring in order and gives each to the handler of
 its ``service_type``; a handler returns the 32-byte response. Handlers for LA and COMP
 live in :mod:`fakedev.engine`; the NULL service and "unsupported" are here. Every
-response is made by :func:`fakedev.wire.make_response` (importable from here too).
+response is made by :func:`fakedev.wire.make_response`.
 
 A handler processes one request; a handler may also offer ``process_batch`` to take many
 requests of one ring at once (the NULL service does, with numpy), which the device model
@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from fakedev.memory import DeviceMemory
-from fakedev.wire import make_response as make_response  # re-exported: the one builder
+from fakedev.wire import make_response
 from qathw.fw.common import Status
 
 

@@ -60,7 +60,7 @@ class ServicesGrammar(enum.Enum):
     #: c4xxx: the generic token path (``cy``, ``dc``, ``asym``, ``sym``; some pairs refused).
     SERVICE_TOKENS = "service-tokens"
     #: gen4: OOT QAT20's ``adf_4xxx_svcs`` table (no ``cy``, at most two services).
-    ADF_4XXX_SVCS = "adf_4xxx_svcs"
+    QAT20_SVCS = "adf_4xxx_svcs"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,7 +164,7 @@ _ROWS = (
     ),
     GenerationTraits(
         generation=Generation.GEN4, label="gen4",
-        config_infix="", services_grammar=ServicesGrammar.ADF_4XXX_SVCS,
+        config_infix="", services_grammar=ServicesGrammar.QAT20_SVCS,
         kernel_qat_section=False, siov=True, inline_ipsec=False, qat20_driver=True,
         wireless_section=False, accel_units=False, capability_keys=False,
         deprecated_keys=False, rate_limiting=False, heartbeat_ms=200,
@@ -175,7 +175,7 @@ _ROWS = (
     # takes up to three services, decomp among them.
     GenerationTraits(
         generation=Generation.GEN6, label="gen6",
-        config_infix="", services_grammar=ServicesGrammar.ADF_4XXX_SVCS,
+        config_infix="", services_grammar=ServicesGrammar.QAT20_SVCS,
         kernel_qat_section=False, siov=True, inline_ipsec=False, qat20_driver=True,
         wireless_section=False, accel_units=False, capability_keys=False,
         deprecated_keys=False, rate_limiting=False, heartbeat_ms=200,

@@ -19,7 +19,10 @@ from qathw.dma import DmaPool
 from qathw.errors import DeviceAccessError, DeviceError, DeviceNotFoundError
 from qathw.mmio import Mmio
 from qathw.paths import HostRoot
-from qathw.pci_regs import PCI_COMMAND, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PciAddress
+from qathw.pci_regs import (
+    CommandRegister,
+    PciAddress,
+)
 from qathw.vfio import VFIO_PCI_DRIVER, driver_of, open_device
 
 VFIO = "vfio"
@@ -106,7 +109,7 @@ def open_access(bdf: str, *, root: HostRoot | None = None) -> PciAccess:
     return SysfsAccess(bdf, root=root)
 
 
-class SysfsAccess:
+class SysfsAccess(CommandRegister):
     """A function reached through sysfs: ``resourceN`` for BARs, ``config`` for config space.
 
     The kernel delivers no interrupts and maps no DMA memory on this path.
@@ -186,17 +189,6 @@ class SysfsAccess:
             ) from exc
         finally:
             os.close(fd)
-
-    def _set_command(self, bits: int) -> None:
-        cmd = self.config_read(PCI_COMMAND, 2)
-        if cmd & bits != bits:
-            self.config_write(PCI_COMMAND, cmd | bits, 2)
-
-    def enable_memory(self) -> None:
-        self._set_command(PCI_COMMAND_MEMORY)
-
-    def enable_bus_master(self) -> None:
-        self._set_command(PCI_COMMAND_MASTER)
 
     @property
     def delivers_interrupts(self) -> bool:

@@ -13,6 +13,7 @@ the numbers, because the fake device (which may import pure layouts only) needs 
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -180,3 +181,39 @@ PCI_ROM_RESOURCE = PCI_STD_NUM_BARS
 PCI_IOV_RESOURCES = PCI_ROM_RESOURCE + 1
 PCI_IOV_RESOURCE_END = PCI_IOV_RESOURCES + PCI_SRIOV_NUM_BARS - 1
 PCI_BRIDGE_RESOURCES = PCI_IOV_RESOURCE_END + 1
+
+
+class CommandRegister(abc.ABC):
+    """``PCI_COMMAND`` through a function's config space: one read-modify-write for every
+    way of reaching it (VFIO's config region, sysfs's ``config`` file).
+
+    Subclasses give the config-space accessors; this class does no I/O of its own.
+    """
+
+    @abc.abstractmethod
+    def config_read(self, offset: int, width: int = 4) -> int:
+        """Read a 1-, 2- or 4-byte config-space register (little-endian)."""
+
+    @abc.abstractmethod
+    def config_write(self, offset: int, value: int, width: int = 4) -> None:
+        """Write a 1-, 2- or 4-byte config-space register (little-endian)."""
+
+    @property
+    def command(self) -> int:
+        """The PCI command register."""
+        return self.config_read(PCI_COMMAND, 2)
+
+    def set_command_bits(self, bits: int, enable: bool = True) -> None:
+        """Set (or clear) bits of the PCI command register; no write when nothing changes."""
+        cmd = self.command
+        new = cmd | bits if enable else cmd & ~bits
+        if new != cmd:
+            self.config_write(PCI_COMMAND, new, 2)
+
+    def enable_memory(self) -> None:
+        """Let the function decode its memory BARs (PCI_COMMAND_MEMORY)."""
+        self.set_command_bits(PCI_COMMAND_MEMORY)
+
+    def enable_bus_master(self) -> None:
+        """Let the function master the bus: DMA and MSI writes (PCI_COMMAND_MASTER)."""
+        self.set_command_bits(PCI_COMMAND_MASTER)

@@ -48,9 +48,7 @@ from qathw.paths import HostRoot
 from qathw.pci_regs import (
     PCI_CLASS_BRIDGE_PCI,
     PCI_CLASS_BRIDGE_PCI_SEMI,
-    PCI_COMMAND,
-    PCI_COMMAND_MASTER,
-    PCI_COMMAND_MEMORY,
+    CommandRegister,
     PciAddress,
 )
 from qathw.vfio_dma import VfioDmaPool
@@ -664,7 +662,7 @@ class IrqInfo:
         return bool(self.flags & uapi.VFIO_IRQ_INFO_EVENTFD)
 
 
-class VfioDevice:
+class VfioDevice(CommandRegister):
     """One PCI function opened through VFIO.
 
     Made by :func:`open_device`; owns its device fd, and (when it opened them) its group
@@ -872,26 +870,6 @@ class VfioDevice:
         if not 0 <= value < 1 << (8 * width):
             raise ValueError(f"value {value:#x} does not fit in {width} bytes")
         self.write_region(CONFIG_REGION, offset, value.to_bytes(width, "little"))
-
-    @property
-    def command(self) -> int:
-        """The PCI command register."""
-        return self.config_read(PCI_COMMAND, 2)
-
-    def set_command_bits(self, bits: int, enable: bool = True) -> None:
-        """Set (or clear) bits of the PCI command register, read-modify-write."""
-        cmd = self.command
-        new = cmd | bits if enable else cmd & ~bits
-        if new != cmd:
-            self.config_write(PCI_COMMAND, new, 2)
-
-    def enable_memory(self) -> None:
-        """Let the function decode its memory BARs (PCI_COMMAND_MEMORY)."""
-        self.set_command_bits(PCI_COMMAND_MEMORY)
-
-    def enable_bus_master(self) -> None:
-        """Let the function master the bus: DMA and MSI writes (PCI_COMMAND_MASTER)."""
-        self.set_command_bits(PCI_COMMAND_MASTER)
 
     def reset(self) -> None:
         """Reset the function (``VFIO_DEVICE_RESET``).

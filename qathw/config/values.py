@@ -166,7 +166,7 @@ PROFILES: dict[str, frozenset[str]] = {
 }
 
 # OOT QAT20 adf_4xxx_svcs (QAT20.L.1.1.50): bank b serves slot b mod 4.
-_ADF_4XXX_SVCS: dict[str, SlotMap] = {
+_QAT20_SVCS: dict[str, SlotMap] = {
     "dc": (_D, _D, _D, _D),
     "sym": (_S, _S, _S, _S),
     "asym": (_A, _A, _A, _A),
@@ -275,7 +275,7 @@ def _read_adf_cfg_svcs(traits: GenerationTraits, value: str, profile: str | None
 
 
 def _adf_4xxx_svcs_hint(traits: GenerationTraits, value: str) -> str | None:
-    allowed = ", ".join(_ADF_4XXX_SVCS)
+    allowed = ", ".join(_QAT20_SVCS)
     tokens = value.split(";")
     if value == "cy":
         return (
@@ -290,12 +290,12 @@ def _adf_4xxx_svcs_hint(traits: GenerationTraits, value: str) -> str | None:
 
 
 def _read_adf_4xxx_svcs(traits: GenerationTraits, value: str, profile: str | None) -> Services:
-    if value not in _ADF_4XXX_SVCS:
+    if value not in _QAT20_SVCS:
         raise ServicesError(
             f"Invalid services enabled: {value!r}",
-            _hint(value, tuple(_ADF_4XXX_SVCS), _adf_4xxx_svcs_hint(traits, value)),
+            _hint(value, tuple(_QAT20_SVCS), _adf_4xxx_svcs_hint(traits, value)),
         )
-    return Services(value, tuple(value.split(";")), _ADF_4XXX_SVCS[value])
+    return Services(value, tuple(value.split(";")), _QAT20_SVCS[value])
 
 
 def _read_service_tokens(traits: GenerationTraits, value: str, profile: str | None) -> Services:
@@ -342,7 +342,7 @@ _GRAMMARS: dict[ServicesGrammar, _Grammar] = {
         _ADF_CFG_SVCS, _read_adf_cfg_svcs, "cy;dc", profiles=True
     ),
     ServicesGrammar.SERVICE_TOKENS: _Grammar({}, _read_service_tokens, "cy;dc"),
-    ServicesGrammar.ADF_4XXX_SVCS: _Grammar(_ADF_4XXX_SVCS, _read_adf_4xxx_svcs, "asym;sym"),
+    ServicesGrammar.QAT20_SVCS: _Grammar(_QAT20_SVCS, _read_adf_4xxx_svcs, "asym;sym"),
 }
 
 

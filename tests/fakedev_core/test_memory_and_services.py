@@ -3,7 +3,8 @@
 import pytest
 
 from fakedev.memory import DeviceMemory, DmaFault
-from fakedev.services import make_response, null_service, unsupported_service
+from fakedev.services import null_service, unsupported_service
+from fakedev.wire import make_response
 from qathw.fw import common
 
 BASE = 0x10_0000_0000

@@ -12,7 +12,7 @@ import pytest
 
 from fakedev import dispatch
 from fakedev.memory import DeviceMemory
-from fakedev.services import make_response
+from fakedev.wire import make_response
 from qathw import emulated
 from qathw.fw import common
 from qathw.fw.common import ErrCode, ServiceType, Status

@@ -112,8 +112,8 @@ def test_a_capability_belongs_to_exactly_these_generations(
         (ids.Generation.GEN1, ids.ServicesGrammar.ACCELERATOR_TOKENS),
         (ids.Generation.GEN2, ids.ServicesGrammar.ADF_CFG_SVCS),
         (ids.Generation.GEN3, ids.ServicesGrammar.SERVICE_TOKENS),
-        (ids.Generation.GEN4, ids.ServicesGrammar.ADF_4XXX_SVCS),
-        (ids.Generation.GEN6, ids.ServicesGrammar.ADF_4XXX_SVCS),  # gen6 is configured as gen4
+        (ids.Generation.GEN4, ids.ServicesGrammar.QAT20_SVCS),
+        (ids.Generation.GEN6, ids.ServicesGrammar.QAT20_SVCS),  # gen6 is configured as gen4
     ],
 )
 def test_each_generation_reads_services_enabled_by_its_grammar(
