@@ -39,16 +39,17 @@ lock: $(STAMP)
 	  --python-version 3.11 --generate-hashes -o $(LOCK)
 
 # QEMU, Debian's kernel and a static busybox (virtme-ng's initramfs needs one) for the vm
-# tests; only where we can (root with apt).
+# tests, and Prometheus for the exporter's scrape test; only where we can (root with apt).
 vm-deps:
 	@if command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1 \
-	    && { command -v busybox-static >/dev/null || dpkg -s busybox-static >/dev/null 2>&1; }; then :; \
+	    && { command -v busybox-static >/dev/null || dpkg -s busybox-static >/dev/null 2>&1; } \
+	    && command -v prometheus >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing qemu-system-x86, linux-image-amd64 and busybox-static through apt (vm tests)"; \
+	  echo "installing qemu-system-x86, linux-image-amd64, busybox-static and prometheus through apt (vm and exporter tests)"; \
 	  (apt-get update -qq || true) && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 linux-image-amd64 busybox-static >/dev/null \
-	    || echo "apt install failed: vm tests will skip and say why"; \
-	else echo "not root or no apt: vm tests will skip (install qemu-system-x86, linux-image-amd64 and busybox-static to run them)"; fi
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 linux-image-amd64 busybox-static prometheus >/dev/null \
+	    || echo "apt install failed: vm and exporter scrape tests will skip and say why"; \
+	else echo "not root or no apt: vm and exporter scrape tests will skip (install qemu-system-x86, linux-image-amd64, busybox-static and prometheus to run them)"; fi
 
 demo: $(STAMP)
 	$(BIN)/python -m demo
@@ -72,6 +73,8 @@ test-newest:
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ring_roundtrip.py
 	$(BIN)/python benchmarks/request_throughput.py
+	$(BIN)/python benchmarks/streaming.py
+	$(BIN)/python benchmarks/driver_overhead.py
 
 # The adversarial campaign (fakedev/campaign.py): a million hostile requests and a million
 # hostile register stores at a 4xxx PF, a 4xxx VF and a c6xx VF.

@@ -12,13 +12,14 @@ instance) and ``[IPSec]`` (1 process across devices, four Cy instances per devic
 5. show who holds what (``qathw sections``);
 6. a ninth SSL process is refused: all eight are taken;
 7. ``kill -9`` one holder: the next ``user_start("SSL")`` gets its section at once;
-8. traffic: every process runs requests on its instances (SSL: DES-CBC, as the seed's
-   sample; IPSec: AES-256-GCM), checks each result against ``cryptography``, and reports
+8. traffic: every process runs requests on its instances (SSL: AES-128-CBC, as gen4
+   offers no DES; IPSec: AES-256-GCM), checks each result against ``cryptography``, and reports
    its operations and throughput.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -64,14 +65,12 @@ def main() -> int:
         os.environ[ENV_CONFIG_DIR] = str(config_dir)
         os.environ[ENV_RUNTIME_DIR] = str(runtime)
         workers: list[Worker] = []
-        eps: list[endpoints.Endpoints] = []
-        try:
-            return run(Path(tmp), config_dir, runtime, workers, eps, t0)
-        finally:
-            for w in workers:
-                w.stop()
-            for e in eps:
-                e.stop()
+        with contextlib.ExitStack() as devices:  # the device processes end after the workers
+            try:
+                return run(Path(tmp), config_dir, runtime, workers, devices, t0)
+            finally:
+                for w in workers:
+                    w.stop()
 
 
 def run(
@@ -79,7 +78,7 @@ def run(
     config_dir: Path,
     runtime: Path,
     workers: list[Worker],
-    eps: list[endpoints.Endpoints],
+    devices: contextlib.ExitStack,
     t0: float,
 ) -> int:
     say("qathw demo: configuring multiple processes on a system with two QAT endpoints")
@@ -118,11 +117,11 @@ def run(
 
     step(3, "Two emulated endpoints, each served by a device process (fakedev)")
     started = time.monotonic()
-    eps.append(endpoints.start(tmp))
-    os.environ[ENV_SYSFS_ROOT] = str(eps[0].sysfs_root)
-    for e, proc in zip(eps[0].files, eps[0].processes, strict=True):
-        say(f"{e.name}: 4xxx PF, 64 banks, {endpoints.SIZE >> 20} MiB; pid {proc.pid}", 2)
-    found = discover(HostRoot.from_sysfs_root(eps[0].sysfs_root)).accel_devices
+    host = devices.enter_context(endpoints.running(tmp / "endpoints"))
+    os.environ[ENV_SYSFS_ROOT] = str(host.sysfs_root)
+    for e in host.endpoints:
+        say(f"{e.path.name}: 4xxx PF, 64 banks, {endpoints.SIZE >> 20} MiB; pid {e.pid}", 2)
+    found = discover(HostRoot.from_sysfs_root(host.sysfs_root)).accel_devices
     for fn in found:
         say(f"qat_dev{fn.accel_id} = {fn.bdf} ({fn.label}, {fn.state})", 2)
     ms = (time.monotonic() - started) * 1000
@@ -183,7 +182,7 @@ def run(
 
     step(8, "Traffic: every process runs requests on its instances")
     say(
-        "SSL: DES-CBC (the seed's sample), IPSec: AES-256-GCM on its 8 instances; "
+        "SSL: AES-128-CBC (gen4 has no DES), IPSec: AES-256-GCM on its 8 instances; "
         f"64-byte messages in batches, {TRAFFIC_SECONDS:.0f} s, every result checked "
         "against cryptography",
         2,

@@ -11,8 +11,9 @@ register             real device, at the MMIO access     fakedev, each step
 RING_CONFIG, LBASE,  latches size and base              read when a request ring has new work;
 UBASE (TX and RX)                                        validated when they change (size code,
                                                          base aligned to the ring size, ring inside
-                                                         device memory, TX and RX rings holding the
-                                                         same number of messages). A bad ring is a
+                                                         device memory; request and response rings
+                                                         may hold different numbers of messages).
+                                                         A bad ring is a
                                                          loud device error (control page
                                                          ``device_error``, ``EXP_STAT`` bit of both
                                                          rings) and is not processed until it is
@@ -29,8 +30,11 @@ RING_HEAD (RX)       host acknowledges responses         read for flow control: 
 RING_SRV_ARB_EN      TX ring *t* takes part in           read each step; a ring whose bit is clear
                      arbitration while bit *t* is set    is not serviced
 E_STAT               computed (bit = ring empty)         recomputed each step, written on change
-EXP_STAT             exception status                    bit *r* = ring *r* misprogrammed (fake's
-                                                         own meaning, documented here)
+EXP_STAT             ring exception status (any bit      bit *r* raised when the device refuses ring
+                     set is an exception)                *r* (the exceptions the fake knows)
+INT_COL_CTL          bit 31: coalescing on; bits 15:0    an enabled ring's interrupt fires at once
+                     the delay, 256 CPP cycles each      with bit 31 clear, else that delay after
+                                                         the first response it holds
 STAT, INT_*, ...     status / interrupt plumbing         plain storage (reads what was written; 0)
 ===================  ==================================  ===========================================
 

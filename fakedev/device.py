@@ -8,11 +8,17 @@ its own process (:mod:`fakedev.runner`).
 
 Faults it can be told to inject (:meth:`Device.inject`):
 
-* ``restart``: the PF restart sequence. RESTARTING goes to the VF (if it sent INIT) and
-  rings stop; after RESTARTING_COMPLETE (or a timeout) every bank is reset — requests in
-  flight are lost and get no response — and RESTARTED follows.
-* ``fatal``: FATAL_ERROR goes to the VF and the device stops servicing rings until a
-  restart.
+* ``restart``: the PF restart sequence (docs/hardware.md#device-restart). RESTARTING goes
+  to the VF (if it sent INIT) and rings stop; after RESTARTING_COMPLETE (or the PF's
+  timeout) the PF disables SR-IOV: the VF function is **removed** — its CSR and PMISC
+  windows read all-ones, host writes to them are lost, its PCI command register is
+  cleared, and its presentation (a fake sysfs function, :class:`Presence`) disappears.
+  After :attr:`Device.removal_time` it comes back as a new function: registers at their
+  reset values, requests in flight lost, Bus Master off until the host enables it, and
+  RESTARTED only if the VF's INIT survived and it speaks version 5. A PF-style endpoint
+  (no SR-IOV) is reset in place.
+* ``fatal``: FATAL_ERROR goes to the VF (INIT, version 5) and the device stops servicing
+  rings until a restart.
 
 Two kinds of trouble are recorded in the control page: *device errors* (:meth:`Device.report`:
 the host misprogrammed something, as hardware would complain) and *defects*
@@ -22,6 +28,8 @@ its traceback goes to the log, which ``python -m fakedev serve`` prints on stder
 
 from __future__ import annotations
 
+import array
+import ctypes
 import enum
 import logging
 import os
@@ -29,6 +37,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from fakedev.csr import BankRegs
 from fakedev.dispatch import Dispatcher, default_handlers, defect_text
@@ -37,23 +46,24 @@ from fakedev.mailbox import PfAgent
 from fakedev.memory import DeviceMemory
 from fakedev.rings import DeviceRingPair
 from fakedev.services import ServiceHandler
+from qathw import emulated
 from qathw.emulated import XenbusState, qathw_emu_control
+from qathw.ids import Generation
 from qathw.pci_regs import PCI_COMMAND_MASTER
-from qathw.transport import irqproto, pfvf
-from qathw.transport.pfvf import Capability, Pf2VfType, RingService
+from qathw.transport import pfvf
+from qathw.transport.csr import RESPONSE_SIZE, coalescing_delay_ns
+from qathw.transport.pfvf import Capability, RingService
 
 log = logging.getLogger("fakedev")
 
 DEFAULT_RESTART_TIMEOUT = 10.0  # the kernel PF waits up to 100 x 100 ms for the VFs
 _U64_MASK = (1 << 64) - 1
-_INT_COL_CTL_ENABLE = irqproto.INT_COL_CTL_ENABLE
+DEFAULT_REMOVAL_TIME = 0.05  # the fake's choice: how long a VF is gone (seconds on hardware)
+_ALL_ONES = 0xFFFF_FFFF
 _HEARTBEAT_Q = qathw_emu_control.backend_heartbeat.offset // 8
 _PCI_COMMAND_W = qathw_emu_control.pci_command.offset // 4
 _PCI_COMMAND_SHIFT = 8 * (qathw_emu_control.pci_command.offset % 4)
-
-# gen2 has no ring-to-service map; DPDK's fixed assignment puts asym (64-byte requests) on
-# request rings 0 and 1 and bulk services on the others.
-_GEN2_ASYM_TX_RINGS = (0, 1)
+_COUNTER_WORDS = ctypes.sizeof(emulated.qathw_emu_bank_counters) // 8
 
 
 class Phase(enum.Enum):
@@ -61,7 +71,18 @@ class Phase(enum.Enum):
 
     RUNNING = "running"
     QUIESCING = "restarting"  # RESTARTING sent, waiting for the VF to quiesce
+    REMOVED = "removed"  # SR-IOV disabled: the function is gone, its BARs read all-ones
     FATAL = "fatal"
+
+
+class Presence(Protocol):
+    """Where the function is presented (a fake sysfs tree), told of its removal."""
+
+    def remove(self) -> None:
+        """The function disappears."""
+
+    def restore(self) -> None:
+        """The function comes back."""
 
 
 class Fault(enum.Enum):
@@ -71,11 +92,27 @@ class Fault(enum.Enum):
     FATAL = "fatal"
 
 
-def capabilities_for(services: tuple[RingService, ...]) -> int:
-    """The capability word a PF reports for banks serving ``services``."""
+def capabilities_for(
+    services: tuple[RingService, ...], generation: Generation = Generation.GEN4
+) -> int:
+    """The capability word a PF of ``generation`` reports for banks serving ``services``.
+
+    The symmetric bits follow the generation's slices (``GenerationTraits.crypto``), as
+    Linux's ``get_accel_cap`` reports them: ``AES_V2`` with the UCS slice, ``AESGCM_SPC``
+    with single-pass GCM, ``CHACHA_POLY`` and ``SHA3`` where the generation has them.
+    """
     caps = Capability(0)
     if RingService.SYM in services or RingService.CRYPTO in services:
         caps |= Capability.SYMMETRIC | Capability.CIPHER | Capability.AUTHENTICATION
+        crypto = generation.traits.crypto
+        for has, bit in (
+            (crypto.ucs_slice, Capability.AES_V2),
+            (crypto.gcm_single_pass, Capability.AES_GCM_SPC),
+            (crypto.chacha_poly, Capability.CHACHA_POLY),
+            (crypto.sha3, Capability.SHA3),
+        ):
+            if has:
+                caps |= bit
     if RingService.ASYM in services or RingService.CRYPTO in services:
         caps |= Capability.ASYMMETRIC
     if RingService.COMP in services:
@@ -90,21 +127,37 @@ class DeviceBank:
         irq_fd: the eventfd the bank's interrupt is delivered to (see
             :mod:`fakedev.irq`), or ``None``: the device writes it after posting responses
             on a response ring whose interrupt the driver enabled (``INT_COL_EN`` bit of
-            the ring and ``INT_COL_CTL`` bit 31).
+            the ring): at once when ``INT_COL_CTL`` bit 31 is clear, else once the
+            coalescing delay of its low bits has passed since the first response it holds
+            (docs/hardware.md#interrupts).
     """
 
-    def __init__(self, regs: BankRegs, pairs: list[DeviceRingPair]) -> None:
+    def __init__(
+        self,
+        regs: BankRegs,
+        pairs: list[DeviceRingPair],
+        counters: memoryview | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.regs = regs
         self.pairs = pairs
+        # The bank's three counter words (requests, request bytes, response bytes) in the
+        # control page; None past MAX_COUNTED_BANKS.
+        self._counters = counters
         rings = regs.layout.rings_per_bank
         self._all_empty = (1 << rings) - 1
         self._idle = False
         self.irq_fd: int | None = None
         self._col_en = regs.word(regs.layout.int_col_en)
         self._col_ctl = regs.word(regs.layout.int_col_ctl)
+        self._clock = clock
+        self.irq_due: float | None = None  # a coalesced interrupt held until then
 
     def step(self, csr: memoryview, *, dma: bool = True) -> int:
         """Service the arbitration-enabled pairs (only with ``dma``), then update E_STAT."""
+        if self.irq_due is not None and self._clock() >= self.irq_due:
+            self.irq_due = None
+            self._signal()
         arb = csr[self.regs.arb_en]
         if not arb and self._idle:
             return 0
@@ -113,8 +166,10 @@ class DeviceBank:
             for pair in self.pairs:
                 if arb & pair.tx_bit:
                     done = pair.service()
-                    if done and self.irq_fd is not None:
-                        self._interrupt(csr, pair.rx)
+                    if done:
+                        self._count(done, pair.request_bytes)
+                        if self.irq_fd is not None:
+                            self._interrupt(csr, pair.rx)
                     work += done
         estat = self._all_empty
         for pair in self.pairs:
@@ -125,17 +180,39 @@ class DeviceBank:
         self._idle = not arb and estat == self._all_empty
         return work
 
+    def _count(self, requests: int, request_size: int) -> None:
+        c = self._counters
+        if c is not None:
+            c[0] = (c[0] + requests) & _U64_MASK
+            c[1] = (c[1] + requests * request_size) & _U64_MASK
+            c[2] = (c[2] + requests * RESPONSE_SIZE) & _U64_MASK
+
     def _interrupt(self, csr: memoryview, rx: int) -> None:
-        if csr[self._col_en] >> rx & 1 and csr[self._col_ctl] & _INT_COL_CTL_ENABLE:
-            fd = self.irq_fd
-            if fd is not None:
-                os.eventfd_write(fd, 1)
+        if not csr[self._col_en] >> rx & 1:
+            return
+        delay = coalescing_delay_ns(csr[self._col_ctl])
+        if delay is None:
+            self._signal()  # no coalescing: every response interrupts
+        elif self.irq_due is None:
+            self.irq_due = self._clock() + delay * 1e-9  # held from the first response
+
+    def _signal(self) -> None:
+        fd = self.irq_fd
+        if fd is not None:
+            os.eventfd_write(fd, 1)
+
+    def release(self) -> None:
+        """Drop the view of the counters (before the mapping closes)."""
+        if self._counters is not None:
+            self._counters.release()
+            self._counters = None
 
     def reset(self, csr: memoryview) -> None:
         self.regs.clear(csr)
         for pair in self.pairs:
             pair.reset()
         self._idle = False
+        self.irq_due = None
 
 
 class Device:
@@ -149,6 +226,8 @@ class Device:
             serves, so which request size its rings use (asym 64 bytes, else 128). A
             PF-style endpoint takes each pair's request size from its ring sizes.
         restart_timeout: seconds to wait for RESTARTING_COMPLETE before resetting anyway.
+        removal_time: seconds a restarted VF stays removed.
+        presence: told when the VF is removed and when it comes back (a fake sysfs tree).
         clock: monotonic clock (tests may pass their own).
 
     Raises:
@@ -162,8 +241,11 @@ class Device:
         handlers: Mapping[int, ServiceHandler] | None = None,
         ring_service_map: int = pfvf.DEFAULT_RING_SVC_MAP,
         restart_timeout: float = DEFAULT_RESTART_TIMEOUT,
+        removal_time: float = DEFAULT_REMOVAL_TIME,
+        presence: Presence | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self.file = EndpointFile(path)
         self._lock: BackendLock | None = None
         try:
@@ -175,7 +257,7 @@ class Device:
             self.errors: deque[str] = deque(maxlen=64)
             self.defects: deque[str] = deque(maxlen=64)
             self._dispatch = Dispatcher(
-                default_handlers() if handlers is None else handlers,
+                default_handlers(self.layout.generation) if handlers is None else handlers,
                 self.memory,
                 self.record_defect,
             )
@@ -190,12 +272,18 @@ class Device:
                         self.layout.rx_ring_of(tx),
                         self._request_size(b, tx),
                         self.memory,
-                        self._dispatch,
+                        self._dispatch.for_bank(self._bank_service(b)),
                         self.report,
                     )
                     for tx in self.layout.tx_rings
                 ]
-                self.banks.append(DeviceBank(regs, pairs))
+                words = _COUNTER_WORDS
+                counters = (
+                    self.file.counters[b * words : (b + 1) * words]
+                    if b < emulated.MAX_COUNTED_BANKS
+                    else None
+                )
+                self.banks.append(DeviceBank(regs, pairs, counters, lambda: self._clock()))
             self.agent: PfAgent | None = None
             if spec.kind.is_vf and self.layout.vintmsk_pf2vm is not None:
                 self.agent = PfAgent(
@@ -203,24 +291,36 @@ class Device:
                     self.layout,
                     spec.banks,
                     ring_service_map,
-                    capabilities_for(self.services),
+                    capabilities_for(self.services, self.layout.generation),
                     self.reset_bank,
+                    clock=lambda: self._clock(),
                 )
         except BaseException:
+            for bank in getattr(self, "banks", ()):
+                bank.release()
             self.file.close()
             raise
         self.phase = Phase.RUNNING
         self._restart_timeout = restart_timeout
-        self._clock = clock
+        self.removal_time = removal_time
+        self.presence = presence
+        self.restarts = 0
         self._deadline = 0.0
         self._hb = self.file.control_u64
         self._words = self.file.control_words
 
+    def _bank_service(self, bank: int) -> RingService | None:
+        """The service bank ``bank`` runs (``None``: no ring-to-service map, every one)."""
+        if not self.layout.generation.traits.ring_service_map:
+            return None
+        return self.services[bank % pfvf.RING_SVC_MAP_BANKS]
+
     def _request_size(self, bank: int, tx: int) -> int | None:
         if not self.file.spec.kind.is_vf:
             return None  # a PF's banks serve what its configuration says: read the rings
-        if not self.layout.generation.traits.ring_service_map:
-            return pfvf.ASYM_REQUEST_SIZE if tx in _GEN2_ASYM_TX_RINGS else pfvf.BULK_REQUEST_SIZE
+        fixed = self.layout.fixed_request_size(tx)
+        if fixed is not None:
+            return fixed
         return pfvf.request_size(self.services[bank % pfvf.RING_SVC_MAP_BANKS])
 
     # --- the loop body -------------------------------------------------------------------
@@ -233,6 +333,8 @@ class Device:
         """
         hb = self._hb
         hb[_HEARTBEAT_Q] = (hb[_HEARTBEAT_Q] + 1) & _U64_MASK
+        if self.phase is Phase.REMOVED:
+            return self._advance_restart()  # no PF agent behind a function that is gone
         work = self.agent.step() if self.agent is not None else 0
         if self.phase is not Phase.RUNNING:
             return work + self._advance_restart()
@@ -296,30 +398,66 @@ class Device:
         if fault is Fault.FATAL:
             self.phase = Phase.FATAL
             if self.agent is not None:
-                self.agent.notify(Pf2VfType.FATAL_ERROR)
+                self.agent.notify_fatal_error()
             log.warning("injected FATAL_ERROR")
             return
         log.warning("injected restart")
-        if self.agent is not None and self.agent.vf_init:
-            self.agent.restart_acknowledged = False
-            self.agent.notify(Pf2VfType.RESTARTING)
-            self.phase = Phase.QUIESCING
-            self._deadline = self._clock() + self._restart_timeout
-        else:
-            self.reset_all()
+        if self.phase in (Phase.QUIESCING, Phase.REMOVED):
+            return  # a restart is under way (Linux: ADF_STATUS_RESTARTING)
+        if not self.file.spec.kind.is_vf:
+            self.reset_all()  # a PF restarts in place; only its VFs are removed
             self.phase = Phase.RUNNING
+            return
+        waits = self.agent.notify_restarting() if self.agent is not None else False
+        self.phase = Phase.QUIESCING
+        self._deadline = self._clock() + (self._restart_timeout if waits else 0.0)
 
     def _advance_restart(self) -> int:
-        if self.phase is not Phase.QUIESCING:
-            return 0
-        agent = self.agent
-        assert agent is not None
-        if not agent.restart_acknowledged and self._clock() < self._deadline:
-            return 0
+        if self.phase is Phase.QUIESCING:
+            agent = self.agent
+            if agent is not None and not agent.delivered():
+                return 0  # RESTARTING not yet taken (each PF send waits for its ack)
+            if agent is not None and agent.restarting and self._clock() < self._deadline:
+                return 0  # adf_pf2vf_wait_for_restarting_complete
+            self._remove()
+            return 1
+        if self.phase is Phase.REMOVED:
+            self._fill(_ALL_ONES)  # a removed function: reads all-ones, writes are lost
+            if self._clock() < self._deadline:
+                return 0
+            self._return()
+            return 1
+        return 0
+
+    def _remove(self) -> None:
+        log.warning("SR-IOV disabled: the VF is removed")
+        self.phase = Phase.REMOVED
+        self._clear_pci_command()
+        self._fill(_ALL_ONES)
+        self._deadline = self._clock() + self.removal_time
+        if self.presence is not None:
+            self.presence.remove()
+
+    def _return(self) -> None:
+        self._fill(0)
         self.reset_all()
-        agent.notify(Pf2VfType.RESTARTED)
+        self._clear_pci_command()  # a new function: no Memory Space, no Bus Master
+        self.restarts += 1
         self.phase = Phase.RUNNING
-        return 1
+        if self.agent is not None:
+            self.agent.reset_channel()
+            self.agent.notify_restarted()
+        if self.presence is not None:
+            self.presence.restore()
+        log.warning("SR-IOV enabled again: the VF is back")
+
+    def _fill(self, word: int) -> None:
+        for window in (self.file.csr, self.file.pmisc):
+            window[:] = array.array("I", [word]) * len(window)
+
+    def _clear_pci_command(self) -> None:
+        words = self._words
+        words[_PCI_COMMAND_W] &= ~(0xFFFF << _PCI_COMMAND_SHIFT) & 0xFFFF_FFFF
 
     # --- backend identity: the host-side lock (the control page only reports it) ----------
 
@@ -355,6 +493,7 @@ class Device:
     def close(self) -> None:
         """Release ring views, interrupt eventfds and the file mapping."""
         for bank in self.banks:
+            bank.release()
             for pair in bank.pairs:
                 pair.release()
             if bank.irq_fd is not None:
@@ -373,4 +512,4 @@ class Device:
         self.close()
 
 
-__all__ = ["Device", "EndpointFileError", "Fault", "Phase"]
+__all__ = ["Device", "EndpointFileError", "Fault", "Phase", "Presence"]

@@ -25,6 +25,14 @@ Responses are made by :mod:`fakedev.wire` (:func:`~fakedev.wire.make_response`, 
 The registry (:func:`default_handlers`): NULL -> :data:`NULL_SERVICE`, plus the engine's
 ``handlers()`` (LA, COMP); unknown types -> ``unsupported_service``. It is a constructor
 argument of the device model.
+
+A bank serves only its ring-to-service-map service (docs/hardware.md#pfvf-mailbox): the
+arbiter hands its rings to the engines loaded with that service's firmware, so a COMP
+request on a SYM bank is never deflated. :meth:`Dispatcher.for_bank` gives each bank a
+dispatcher that answers requests of any other service type with the service's error bit
+and UNSUPPORTED_REQUEST, unexecuted (:func:`wrong_bank_response`). The NULL service runs
+anywhere (it is the fake's own probe). A generation without a map (gen2) serves every
+service on every bank.
 """
 
 from __future__ import annotations
@@ -47,6 +55,8 @@ from fakedev.wire import make_response
 from fakedev.wire import responses_for as responses_for  # likewise
 from qathw import emulated
 from qathw.fw.common import RESP_DEFAULT_SZ, ErrCode, ServiceType, Status
+from qathw.ids import Generation
+from qathw.transport.pfvf import RingService
 
 DefectSink = Callable[[BaseException], None]
 
@@ -88,19 +98,61 @@ class _UnsupportedService:
         return responses_for(requests, Status.UNSUPPORTED_REQUEST)
 
 
+class _WrongBank:
+    """A service its bank does not serve: every request refused, none executed."""
+
+    def __call__(self, request: bytes, memory: DeviceMemory) -> bytes:
+        return wrong_bank_response(request)
+
+    def process_batch(self, requests: Bytes2D, memory: DeviceMemory) -> Bytes2D:
+        status = service_error_status(int(wire.service_types(requests)[0]))
+        return responses_for(requests, status | Status.UNSUPPORTED_REQUEST)
+
+
 NULL_SERVICE = _NullService()
 UNSUPPORTED_SERVICE = _UnsupportedService()
+WRONG_BANK = _WrongBank()
 
 
-def default_handlers() -> dict[int, ServiceHandler]:
-    """NULL, plus the engine's LA and COMP handlers (fresh ones: each keeps its caches)."""
+def default_handlers(
+    generation: Generation = Generation.GEN4, capabilities: int | None = None
+) -> dict[int, ServiceHandler]:
+    """NULL, plus the engine's LA and COMP handlers (fresh ones: each keeps its caches).
+
+    Args:
+        generation: the endpoint's generation (what its slices run).
+        capabilities: the capability word it reports (``None``: all its generation has).
+    """
     # Imported here: the engine's handlers import this module for defect responses.
     from fakedev import engine
 
     handlers: dict[int, ServiceHandler] = {int(ServiceType.NULL): NULL_SERVICE}
-    for service, handler in engine.handlers().items():
+    for service, handler in engine.handlers(generation, capabilities).items():
         handlers[int(service)] = handler
     return handlers
+
+
+# What each ring-to-service-map entry lets a bank run (adf_cfg_common.h; CRYPTO is both).
+_SERVED: dict[RingService, frozenset[int]] = {
+    RingService.UNUSED: frozenset({int(ServiceType.NULL)}),
+    RingService.CRYPTO: frozenset(
+        {int(ServiceType.NULL), int(ServiceType.LA), int(ServiceType.PKE)}
+    ),
+    RingService.SYM: frozenset({int(ServiceType.NULL), int(ServiceType.LA)}),
+    RingService.ASYM: frozenset({int(ServiceType.NULL), int(ServiceType.PKE)}),
+    RingService.COMP: frozenset({int(ServiceType.NULL), int(ServiceType.COMP)}),
+}
+
+
+def served_types(service: RingService | None) -> frozenset[int] | None:
+    """The ``service_type`` values a bank serving ``service`` runs (``None``: all)."""
+    return None if service is None else _SERVED[service]
+
+
+def wrong_bank_response(request: bytes | memoryview) -> bytes:
+    """The answer to a request of a service its bank does not serve: not executed."""
+    svc = wire.service_type(request)
+    return make_response(request, service_error_status(svc) | Status.UNSUPPORTED_REQUEST)
 
 
 def service_error_status(service_type: int) -> int:
@@ -197,6 +249,8 @@ class Dispatcher:
         memory: device memory, handed to every handler.
         on_defect: called with the exception when fakedev's own code fails on a request
             (anything but a DMA fault); the device logs and records it.
+        served: the ``service_type`` values this dispatcher's bank runs (``None``: all);
+            see :meth:`for_bank`.
     """
 
     def __init__(
@@ -204,12 +258,23 @@ class Dispatcher:
         handlers: Mapping[int, ServiceHandler],
         memory: DeviceMemory,
         on_defect: DefectSink,
+        served: frozenset[int] | None = None,
     ) -> None:
         self._handlers = dict(handlers)
         self._memory = memory
         self._on_defect = on_defect
+        self._served = served
+
+    def for_bank(self, service: RingService | None) -> Dispatcher:
+        """A dispatcher for a bank serving ``service`` (``None``: no map, every service).
+
+        It shares this one's handlers (and so their caches) and memory.
+        """
+        return Dispatcher(self._handlers, self._memory, self._on_defect, served_types(service))
 
     def handler(self, service_type: int) -> ServiceHandler:
+        if self._served is not None and service_type not in self._served:
+            return WRONG_BANK
         return self._handlers.get(service_type, UNSUPPORTED_SERVICE)
 
     def execute(self, requests: Bytes2D) -> Bytes2D:

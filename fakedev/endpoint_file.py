@@ -413,6 +413,8 @@ class EndpointFile:
         pmisc: the PMISC window as 32-bit words.
         devmem: the device-memory window, bytes.
         control_words: the control page as 32-bit words (fast heartbeat and flags).
+        counters: the device's per-bank counters as 64-bit words, three per bank in
+            :class:`~qathw.emulated.qathw_emu_bank_counters` order.
 
     Raises:
         EndpointFileError: the file cannot be opened or is not an endpoint.
@@ -439,6 +441,9 @@ class EndpointFile:
         self.control: qathw_emu_control | None = qathw_emu_control.from_buffer(self._mm)
         self.control_words = self._keep(whole[: emulated.CONTROL_PAGE_SIZE].cast("I"))
         self.control_u64 = self._keep(whole[: emulated.CONTROL_PAGE_SIZE].cast("Q"))
+        self.counters = self._keep(
+            whole[emulated.COUNTERS_OFFSET : emulated.COUNTERS_END].cast("Q")
+        )
         csr = whole[win.csr_offset : win.csr_offset + win.csr_size]
         self.csr = self._keep(csr.cast("I"))
         pmisc = whole[win.pmisc_offset : win.pmisc_offset + win.pmisc_size]

@@ -1,15 +1,20 @@
 """The PF agent behind a gen4 VF's PMISC mailbox.
 
 On hardware the VF's PF/VF registers are backed by the PF driver, which answers in its
-interrupt handler. Here the agent polls them each device step (docs/hardware.md#pfvf-mailbox):
+interrupt handler. Here the agent polls them each device step and does what the Linux PF
+does (docs/hardware.md#pfvf-mailbox; ``adf_gen4_pfvf_recv``, ``adf_gen4_pfvf_send``,
+``adf_pfvf_pf_msg.c``):
 
-* VM2PF with INT set is a request. The agent puts its answer in PF2VM (INT set) and only
-  then clears INT in VM2PF, which satisfies both driver styles (Linux waits for the PF2VM
-  interrupt; DPDK reads PF2VM as soon as its request is acknowledged).
-* A request is taken only while PF2VM is free (INT clear): the VF must acknowledge a
-  message before it gets the next, so a notification is never overwritten.
-* Notifications the PF starts (RESTARTING, RESTARTED, FATAL_ERROR) wait in a queue until
-  PF2VM is free.
+* VM2PF with INT set is a request. The PF acknowledges it first (clears INT), whatever
+  PF2VM holds, and answers later: the answer goes out on a later step. A VF that reads
+  PF2VM right after the acknowledgement (DPDK's way) sees what was there before.
+* The PF sends one message at a time: it writes PF2VM (INT set) without looking at what
+  is there, then waits for the VF to clear INT, up to 1 s (``ADF_PFVF_MSG_ACK_MAX_DELAY_US``);
+  after that the next message overwrites an unacknowledged one.
+* RESTARTING goes to a VF that sent INIT; the PF waits for RESTARTING_COMPLETE only from a
+  VF of protocol version 5 or later. RESTARTED and FATAL_ERROR go only to a VF that sent
+  INIT and negotiated version 5 or later (``adf_pf2vf_notify_restarted``,
+  ``adf_pf2vf_notify_fatal_error``); RESTARTING_COMPLETE ends the VF's INIT.
 
 Handled: COMPAT_VER_REQ and the legacy VERSION_REQ, block requests for the capability
 summary (type 2) and the ring-to-service map (type 3) with their CRC-8, RP_RESET,
@@ -19,12 +24,15 @@ INIT / SHUTDOWN / RESTARTING_COMPLETE.
 from __future__ import annotations
 
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
 
 from qathw.transport import pfvf
 from qathw.transport.csr import CsrLayout
 from qathw.transport.pfvf import BlkError, BlkRespType, Pf2VfType, RpResetResult, Vf2PfType
+
+ACK_TIMEOUT = 1.0  # ADF_PFVF_MSG_ACK_MAX_DELAY_US: how long the PF waits for the VF's ack
 
 
 class PfAgent:
@@ -37,6 +45,7 @@ class PfAgent:
         ring_service_map: the map served as block type 3.
         capabilities: the capability word served in block type 2.
         on_rp_reset: resets one bank; returns False if it could not.
+        clock: monotonic clock (the acknowledgement timeout).
     """
 
     def __init__(
@@ -47,6 +56,7 @@ class PfAgent:
         ring_service_map: int,
         capabilities: int,
         on_rp_reset: Callable[[int], bool],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if layout.vintmsk_pf2vm is None:
             raise ValueError("the PF agent speaks the gen4 mailbox only")
@@ -58,6 +68,9 @@ class PfAgent:
         self.vf_compat = 0
         self.vf_init = False
         self.restart_acknowledged = False
+        self.restarting = False  # waiting for this VF's RESTARTING_COMPLETE
+        self._clock = clock
+        self._sent_at: float | None = None  # when PF2VM was last written, until acknowledged
         self._outbox: deque[int] = deque()
         self._blocks: dict[int, bytes] = {
             pfvf.BlockType.CAP_SUMMARY: bytes((pfvf.CAPABILITIES_VERSION, 8))
@@ -67,33 +80,79 @@ class PfAgent:
         }
 
     def notify(self, msg_type: Pf2VfType) -> None:
-        """Queue a PF-initiated message (RESTARTING, RESTARTED, FATAL_ERROR)."""
+        """Queue a PF-initiated message as it is, whoever the VF is (tests)."""
         self._outbox.append(pfvf.encode(msg_type))
 
+    def notify_restarting(self) -> bool:
+        """RESTARTING to the VF if it sent INIT (``adf_pf2vf_notify_restarting``).
+
+        Returns:
+            Whether the PF now waits for RESTARTING_COMPLETE (a VF of version 5 or later).
+        """
+        self.restart_acknowledged = False
+        self.restarting = False
+        if not self.vf_init:
+            return False
+        self._outbox.append(pfvf.encode(Pf2VfType.RESTARTING))
+        self.restarting = self.vf_compat >= pfvf.COMPAT_FALLBACK
+        return self.restarting
+
+    def notify_restarted(self) -> None:
+        """RESTARTED, only to a VF that sent INIT with version 5 or later."""
+        if self.vf_init and self.vf_compat >= pfvf.COMPAT_FALLBACK:
+            self._outbox.append(pfvf.encode(Pf2VfType.RESTARTED))
+
+    def notify_fatal_error(self) -> None:
+        """FATAL_ERROR, only to a VF that sent INIT with version 5 or later."""
+        if self.vf_init and self.vf_compat >= pfvf.COMPAT_FALLBACK:
+            self._outbox.append(pfvf.encode(Pf2VfType.FATAL_ERROR))
+
+    def delivered(self) -> bool:
+        """Whether every queued message went out and the last one was acknowledged, or
+        the PF gave up waiting for that (each send waits for its acknowledgement)."""
+        if self._outbox:
+            return False
+        sent_at = self._sent_at
+        return (
+            not self._pmisc[self._i_pf2vm] & pfvf.PFVF_INT
+            or sent_at is None
+            or self._clock() - sent_at >= ACK_TIMEOUT
+        )
+
     def reset_channel(self) -> None:
-        """Drop queued notifications and clear both registers (a new backend starts clean)."""
+        """Drop queued messages and clear both registers (a new backend, a new function)."""
         self._outbox.clear()
+        self._sent_at = None
         self._pmisc[self._i_pf2vm] = 0
         self._pmisc[self._i_vm2pf] = 0
 
     def step(self) -> int:
-        """Deliver one queued notification and answer one request, where possible.
+        """Send the next queued message when PF2VM may be written, then acknowledge and
+        handle one request (its answer goes out on a later step).
 
         Returns:
             Messages moved (0 when idle).
         """
         pmisc = self._pmisc
         work = 0
-        if self._outbox and not pmisc[self._i_pf2vm] & pfvf.PFVF_INT:
-            pmisc[self._i_pf2vm] = self._outbox.popleft()
-            work += 1
+        if self._outbox:
+            sent_at = self._sent_at
+            waiting = (
+                pmisc[self._i_pf2vm] & pfvf.PFVF_INT
+                and sent_at is not None
+                and self._clock() - sent_at < ACK_TIMEOUT
+            )
+            if not waiting:
+                pmisc[self._i_pf2vm] = self._outbox.popleft()  # without looking: overwrite
+                self._sent_at = self._clock()
+                work += 1
         word = pmisc[self._i_vm2pf]
-        if not word & pfvf.PFVF_INT or pmisc[self._i_pf2vm] & pfvf.PFVF_INT:
+        if not word & pfvf.PFVF_INT:
             return work
+        pmisc[self._i_vm2pf] = word & ~pfvf.PFVF_INT  # acknowledge first ...
         response = self._handle(word)
         if response:
-            pmisc[self._i_pf2vm] = response
-        pmisc[self._i_vm2pf] = word & ~pfvf.PFVF_INT
+            self._outbox.append(response)  # ... answer later
         return work + 1
 
     def _handle(self, word: int) -> int:
@@ -130,6 +189,7 @@ class PfAgent:
             return 0
         if kind == Vf2PfType.RESTARTING_COMPLETE:
             self.vf_init = False
+            self.restarting = False
             self.restart_acknowledged = True
             return 0
         if kind == Vf2PfType.RP_RESET:

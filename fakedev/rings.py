@@ -22,7 +22,6 @@ from qathw.fw.common import ASYM_REQ_SZ, REQ_DEFAULT_SZ
 from qathw.transport.csr import RESPONSE_SIZE, RING_SIZE_CODE_MAX, config_size_code, ring_bytes
 
 _RESP_WORDS = RESPONSE_SIZE // 4
-_REQUEST_SIZES = (ASYM_REQ_SZ, REQ_DEFAULT_SZ)
 
 
 class DeviceRingPair:
@@ -106,6 +105,11 @@ class DeviceRingPair:
     def configured(self) -> bool:
         return self._key is not None
 
+    @property
+    def request_bytes(self) -> int:
+        """Bytes per request as the ring is configured now (what each consumed one read)."""
+        return self._req
+
     def empty_bits(self) -> int:
         """This pair's contribution to E_STAT: the bit of each of its rings that is empty."""
         if self._key is None:
@@ -178,22 +182,14 @@ class DeviceRingPair:
             spans.append((base, size))
         (tx_base, tx_size), (rx_base, rx_size) = spans
         rx_slots = rx_size // RESPONSE_SIZE
-        # Both rings hold the same number of messages (every driver does so); a request
-        # ring of another size means requests of another size than the bank's.
-        req = self.request_size or tx_size // rx_slots
-        if self.request_size is None and req not in _REQUEST_SIZES:
-            return (
-                f"a {tx_size}-byte request ring with a {rx_slots}-slot response ring means "
-                f"{req}-byte requests; requests are 64 or 128 bytes",
-                None,
-            )
-        if tx_size // req != rx_slots:
-            return (
-                f"request ring holds {tx_size // req} {req}-byte requests, response ring "
-                f"{rx_slots}: message size mismatch",
-                None,
-            )
-        if rx_slots < 2:
+        # Each ring has its own size (Linux adf_create_ring sizes them apart); the device
+        # takes requests only while the response ring has room, so counts may differ. A
+        # PF's bank service is not known here: 64-byte requests when the rings say so
+        # (twice the response ring's bytes), else the bulk size.
+        req = self.request_size or (
+            ASYM_REQ_SZ if tx_size == rx_slots * ASYM_REQ_SZ else REQ_DEFAULT_SZ
+        )
+        if tx_size // req < 2 or rx_slots < 2:
             return "rings hold fewer than two messages", None
         if tx_base < rx_base + rx_size and rx_base < tx_base + tx_size:
             return "request and response rings overlap", None

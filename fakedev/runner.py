@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType, TracebackType
 
-from fakedev.device import Device, Fault
+from fakedev.device import Device, Fault, Presence
 from fakedev.irq import InterruptServer
 from fakedev.services import ServiceHandler
 
@@ -137,7 +137,7 @@ class DeviceThread:
 
     Args:
         path: the endpoint file.
-        handlers / ring_service_map: as for :class:`~fakedev.device.Device`.
+        handlers / ring_service_map / presence: as for :class:`~fakedev.device.Device`.
         backoff: idle policy.
     """
 
@@ -148,8 +148,9 @@ class DeviceThread:
         handlers: Mapping[int, ServiceHandler] | None = None,
         ring_service_map: int | None = None,
         backoff: Backoff | None = None,
+        presence: Presence | None = None,
     ) -> None:
-        kwargs: dict[str, object] = {"handlers": handlers}
+        kwargs: dict[str, object] = {"handlers": handlers, "presence": presence}
         if ring_service_map is not None:
             kwargs["ring_service_map"] = ring_service_map
         self.device = Device(path, **kwargs)  # type: ignore[arg-type]

@@ -17,11 +17,39 @@ from qathw.errors import QatError
 
 if TYPE_CHECKING:
     from qathw.sections import HeldSection, user_start, user_stop
+    from qathw.service.accelerator import (
+        Accelerator,
+        accelerator,
+        compress,
+        compressobj,
+        decompress,
+        decompressobj,
+        hmac,
+        new,
+    )
+    from qathw.service.framing import CorruptStreamError, TruncatedStreamError
     from qathw.service.instance import open_instances
 
 __version__ = "0.1.0"
 
-__all__ = ["HeldSection", "QatError", "__version__", "open_instances", "user_start", "user_stop"]
+__all__ = [
+    "Accelerator",
+    "CorruptStreamError",
+    "HeldSection",
+    "QatError",
+    "TruncatedStreamError",
+    "__version__",
+    "accelerator",
+    "compress",
+    "compressobj",
+    "decompress",
+    "decompressobj",
+    "hmac",
+    "new",
+    "open_instances",
+    "user_start",
+    "user_stop",
+]
 
 # public name → the module that defines it
 _LAZY = {
@@ -29,6 +57,17 @@ _LAZY = {
     "user_start": "qathw.sections",
     "user_stop": "qathw.sections",
     "open_instances": "qathw.service.instance",
+    # the streaming API (docs/api.md)
+    "Accelerator": "qathw.service.accelerator",
+    "accelerator": "qathw.service.accelerator",
+    "compress": "qathw.service.accelerator",
+    "compressobj": "qathw.service.accelerator",
+    "decompress": "qathw.service.accelerator",
+    "decompressobj": "qathw.service.accelerator",
+    "hmac": "qathw.service.accelerator",
+    "new": "qathw.service.accelerator",
+    "CorruptStreamError": "qathw.service.framing",
+    "TruncatedStreamError": "qathw.service.framing",
 }
 
 

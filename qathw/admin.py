@@ -1,11 +1,13 @@
 """Root actions on QAT functions, with the kernel's semantics.
 
-Each action checks first what the kernel would refuse — not root, wrong kind of
-function, device up where it must be down, driver not loaded, vfio-pci's gen2 denylist,
-no IOMMU — and says what to do, so that nothing is half-changed. Then it writes the
-attribute through the sysfs seam (:mod:`qathw.sysfsio`) and turns the kernel's errno
-into an error that names the cause. A multi-step action that fails midway (``bind``,
-``services --restart``) puts back what it changed.
+Each action checks first what the kernel would refuse — wrong kind of function, device
+up where it must be down, services the generation does not take, driver not loaded,
+vfio-pci's gen2 denylist, no IOMMU — and says what to do, so that nothing is
+half-changed. Then it writes the attribute through the sysfs seam (:mod:`qathw.sysfsio`)
+and turns the kernel's errno into an error that names the cause. Whether root is needed
+is the kernel's answer too: a write refused with ``EACCES``/``EPERM`` becomes "needs
+root" (a fake tree its user owns needs none). A multi-step action that fails midway
+(``bind``, ``services --restart``, ``restart``) puts back what it changed.
 
 Every action returns a :class:`Change` (``changed`` is ``False`` when the function was
 already as asked: the kernel is not asked to repeat itself, since before Linux 6.7 a
@@ -22,7 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from qathw import ids, sysfsio
+from qathw import cfg_services, ids, sysfsio
 from qathw.discovery import VFIO_DRIVERS
 from qathw.errors import (
     DeviceAccessError,
@@ -37,7 +39,12 @@ from qathw.pci import PciFunction, read_function
 from qathw.pci_regs import PciAddress
 from qathw.sysfsio import NOT_KERNEL_HINT, SysfsIO
 
-SERVICE_TOKENS = ("asym", "sym", "dc", "decomp", "dcc")
+SERVICE_TOKENS = cfg_services.TOKENS
+#: The hint of every "needs root" error.
+ROOT_HINT = (
+    "run it as root (sudo qathw ...); inspection commands work without root, and so do "
+    "actions on a fake tree you own"
+)
 PF_MODULES = {"c6xx": "qat_c62x"}  # module name when it is not "qat_" + class name
 
 
@@ -52,7 +59,7 @@ class Change:
 
     Attributes:
         bdf: the function acted on.
-        action: ``up``, ``down``, ``services``, ``vfs``, ``bind``.
+        action: ``up``, ``down``, ``restart``, ``services``, ``vfs``, ``bind``.
         before / after: the value before and after (state, services, VF count, driver).
         changed: whether anything was written.
         notes: side effects worth telling (VFs removed, canonicalised services...).
@@ -66,54 +73,43 @@ class Change:
     notes: tuple[str, ...] = ()
 
 
-def require_root(action: str) -> None:
-    """Refuse before touching anything when not root.
-
-    Raises:
-        DeviceAccessError: the effective uid is not 0.
-    """
-    if os.geteuid() != 0:
-        raise DeviceAccessError(
-            f"'qathw {action}' changes kernel state and needs root",
-            hint="run it as root (sudo qathw ...); inspection commands work without root",
-            errno=errno.EPERM,
-        )
-
-
 def parse_services(text: str) -> list[str]:
-    """Check a ``cfg_services`` value's syntax: ``;``-separated service names, no repeats.
-
-    Which combinations a kernel accepts is the kernel's business (it changed across
-    versions); this only catches what no kernel accepts.
+    """Check a ``cfg_services`` value's syntax (:func:`qathw.cfg_services.parse`).
 
     Raises:
         ValueError: empty, unknown token, or repeated token.
     """
-    tokens = text.strip().split(";")
-    if not text.strip() or any(not t for t in tokens):
-        raise ValueError(
-            f"services {text!r} is empty or has an empty item; "
-            "write e.g. 'sym;asym', 'dc' or 'asym;dc'"
+    return cfg_services.parse(text)
+
+
+def check_services(kind: ids.FunctionKind, bdf: str, services: str) -> None:
+    """Refuse services that no kernel takes on this function's generation.
+
+    Which of them an older kernel also refuses is the kernel's answer (``EINVAL``).
+
+    Raises:
+        ValueError: not a service list.
+        DeviceError: the generation does not take these services.
+    """
+    cfg_services.parse(services)
+    why = cfg_services.refusal(services.strip(), int(kind.generation))
+    if why is not None:
+        traits = kind.family.traits
+        raise DeviceError(
+            f"{bdf} is a {kind.family.product} ({traits.label}): services '{services.strip()}' "
+            f"are refused ({why})",
+            hint=f"{cfg_services.ERAS}; e.g. 'sym;asym', 'dc' or 'asym;dc'",
         )
-    for t in tokens:
-        if t not in SERVICE_TOKENS:
-            raise ValueError(
-                f"unknown service {t!r} in {text!r}; services are {', '.join(SERVICE_TOKENS)}"
-            )
-    if len(set(tokens)) != len(tokens):
-        raise ValueError(f"services {text!r} names a service twice")
-    return tokens
-
-
-def _same_services(a: str | None, b: str) -> bool:
-    return a is not None and sorted(a.split(";")) == sorted(b.split(";"))
 
 
 class _Actor:
-    def __init__(self, host: HostRoot, address: PciAddress | str, io: SysfsIO | None) -> None:
+    def __init__(
+        self, host: HostRoot, address: PciAddress | str, io: SysfsIO | None, action: str = ""
+    ) -> None:
         self.host = host
         self.io = io or sysfsio.current()
         self.fn = read_function(host, address, io=self.io)
+        self.action = action
 
     @property
     def bdf(self) -> str:
@@ -132,12 +128,7 @@ class _Actor:
     def os_error(self, exc: OSError, path: Path, value: str) -> QatError:
         what = f"writing '{value.strip()}' to {path}"
         if exc.errno in (errno.EACCES, errno.EPERM):
-            return DeviceAccessError(
-                f"{what}: permission denied",
-                hint="run as root; if you are root, the attribute is read-only on this kernel",
-                errno=exc.errno,
-                path=path,
-            )
+            return needs_root(self.action, what, exc.errno, path)
         if exc.errno in (errno.ENODEV, errno.ENOENT) and not self.io.exists(self.fn.sysfs_path):
             return DeviceNotFoundError(
                 f"{self.bdf} disappeared", hint="it was removed; see 'qathw list'", path=path
@@ -202,6 +193,23 @@ class _Actor:
             ) from exc
 
 
+def needs_root(action: str, what: str, code: int | None, path: Path | None) -> DeviceAccessError:
+    """The error for a write the kernel refused with ``EACCES``/``EPERM``.
+
+    Args:
+        action: the qathw command (``down``, ``bind``...).
+        what: what was being written, and where.
+        code: the errno.
+        path: the attribute.
+    """
+    return DeviceAccessError(
+        f"{what}: permission denied; 'qathw {action or 'this'}' needs root",
+        hint=ROOT_HINT + " (if you are root, the attribute is read-only on this kernel)",
+        errno=code,
+        path=path,
+    )
+
+
 def set_state(
     host: HostRoot, address: PciAddress | str, state: str, *, io: SysfsIO | None = None
 ) -> Change:
@@ -221,14 +229,13 @@ def set_state(
 
     Raises:
         ValueError: ``state`` is neither ``up`` nor ``down``.
-        DeviceAccessError: not root.
+        DeviceAccessError: the kernel refused the write (not root).
         DeviceStateError: busy (``EBUSY``), or failed to start (firmware, ``EFAULT``).
         DeviceError: not a QAT PF with ``qat/state``.
     """
     if state not in ("up", "down"):
         raise ValueError(f"state must be 'up' or 'down', not {state!r}")
-    require_root(state)
-    a = _Actor(host, address, io)
+    a = _Actor(host, address, io, state)
     path = a.qat_attr(state, "state")
     before = a.read_attr(path)
     if before == state:
@@ -289,19 +296,22 @@ def set_services(
 
     Raises:
         ValueError: the value is not a service list.
-        DeviceAccessError: not root.
+        DeviceError: the generation takes no such services.
+        DeviceAccessError: the kernel refused the write (not root).
         DeviceStateError: the device is up (and ``restart`` is not set), or the kernel
             rejected the combination (``EINVAL``).
     """
     parse_services(services)
     services = services.strip()
-    require_root("services")
-    a = _Actor(host, address, io)
+    a = _Actor(host, address, io, "services")
     path = a.qat_attr("services", "cfg_services")
     state_path = a.qat_attr("services", "state")
     before = a.read_attr(path)
-    if before == services or _same_services(before, services):
+    if before == services or cfg_services.same(before, services):
         return Change(a.bdf, "services", before, before, False, (f"services already {before}",))
+    kind = a.fn.kind
+    if kind is not None:
+        check_services(kind, a.bdf, services)
     was_up = a.read_attr(state_path) == "up"
     if was_up and not restart:
         raise DeviceStateError(
@@ -323,9 +333,7 @@ def set_services(
         if exc.errno == errno.EINVAL:
             raise DeviceStateError(
                 f"the kernel refused services '{services}' for {a.bdf}",
-                hint="kernels before 6.4 take only 'sym;asym' and 'dc'; 'dcc' needs 6.7; "
-                "gen4 allows at most two services and no 'decomp'"
-                + (f" ({'; '.join(notes)})" if notes else ""),
+                hint=cfg_services.ERAS + (f" ({'; '.join(notes)})" if notes else ""),
                 errno=exc.errno,
                 path=path,
             ) from exc
@@ -338,6 +346,37 @@ def set_services(
         notes.append(f"{a.bdf} restarted")
         notes.extend(_restore_vfs(host, a.fn.address, vf_drivers, a.io))
     return Change(a.bdf, "services", before, after, True, tuple(notes))
+
+
+def restart(host: HostRoot, address: PciAddress | str, *, io: SysfsIO | None = None) -> Change:
+    """Restart a gen4+ PF: ``down`` then ``up``, its VFs enabled again on their drivers.
+
+    A PF that is down is just brought up. Going down removes the VFs (the kernel disables
+    SR-IOV); they are enabled again and each bound to the driver it had.
+
+    Args:
+        host: the host root.
+        address: the PF.
+        io: the sysfs seam.
+
+    Returns:
+        What changed (``before``/``after`` are states).
+
+    Raises:
+        DeviceAccessError: the kernel refused the write (not root).
+        DeviceStateError: busy, or failed to start.
+        DeviceError: not a QAT PF with ``qat/state``.
+    """
+    a = _Actor(host, address, io, "restart")
+    before = a.read_attr(a.qat_attr("restart", "state"))
+    if before != "up":
+        up = set_state(host, a.fn.address, "up", io=a.io)
+        return Change(a.bdf, "restart", before, up.after, True, (f"{a.bdf} was {before}",))
+    vf_drivers = [_driver_of(host, v, a.io) for v in a.fn.sriov.vfs] if a.fn.sriov else []
+    set_state(host, a.fn.address, "down", io=a.io)
+    up = set_state(host, a.fn.address, "up", io=a.io)
+    notes = _restore_vfs(host, a.fn.address, vf_drivers, a.io)
+    return Change(a.bdf, "restart", before, up.after, True, tuple(notes))
 
 
 def _restore_vfs(
@@ -381,13 +420,12 @@ def set_vfs(
         What changed (``before``/``after`` are VF counts).
 
     Raises:
-        DeviceAccessError: not root.
+        DeviceAccessError: the kernel refused the write (not root).
         NoIommuError: enabling without an IOMMU.
         DeviceStateError: no driver bound, VFs partly enabled, or busy (``EBUSY``).
     """
     action = "vfs --enable" if enable else "vfs --disable"
-    require_root(action)
-    a = _Actor(host, address, io)
+    a = _Actor(host, address, io, action)
     kind = a.qat_pf("vfs")
     sriov = a.fn.sriov
     if sriov is None or sriov.total_vfs is None or sriov.num_vfs is None:
@@ -472,13 +510,13 @@ def bind(
         What changed (``before``/``after`` are driver names, ``None`` unbound).
 
     Raises:
-        DeviceAccessError: not root.
+        DeviceAccessError: the kernel refused the write (not root).
         DeviceError: not a QAT or ivshmem function, or the driver is not loaded.
-        DeviceStateError: vfio-pci would refuse (gen2 denylist), or the probe failed.
+        DeviceStateError: vfio-pci would refuse (gen2 denylist), the probe failed, or the
+            kernel left the function bound after ``unbind``.
         NoIommuError: a VFIO driver without an IOMMU group.
     """
-    require_root("bind")
-    a = _Actor(host, address, io)
+    a = _Actor(host, address, io, "bind")
     fn = a.fn
     kind = fn.kind
     if kind is None and not fn.is_ivshmem:
@@ -500,6 +538,13 @@ def bind(
     if before is not None:
         a.write(host.pci_drivers / before / "unbind", a.bdf)
     if driver is None:
+        # The unbind write's success is not the answer; the driver link is.
+        still = _driver_of(host, fn.address, a.io)
+        if still is not None:
+            raise DeviceStateError(
+                f"the kernel left {a.bdf} on {still} after unbinding it from {before}",
+                hint="the kernel log says why (dmesg | tail); a driver may have taken it back",
+            )
         return Change(a.bdf, "bind", before, None, True, tuple(notes))
     try:
         a.write(override_path, f"{driver}\n")
@@ -540,38 +585,64 @@ def allowed_drivers(kind: ids.FunctionKind | None) -> frozenset[str]:
     return frozenset(allowed)
 
 
-def _check_bindable(a: _Actor, kind: ids.FunctionKind | None, driver: str) -> None:
+def check_driver(
+    host: HostRoot,
+    kind: ids.FunctionKind | None,
+    driver: str,
+    bdf: str,
+    *,
+    io: SysfsIO | None = None,
+) -> None:
+    """Refuse a driver for a kind of function: not one that drives it, not loaded, or
+    vfio-pci for a gen2 function (its denylist).
+
+    Args:
+        host: the host root.
+        kind: the function's kind (``None``: an ivshmem function).
+        driver: the driver asked for.
+        bdf: the function (or, for a whole PF's VFs, a description of them) for messages.
+        io: the sysfs seam.
+
+    Raises:
+        DeviceError: the driver does not drive it, or is not loaded.
+        DeviceStateError: vfio-pci's gen2 denylist.
+    """
+    io = io or sysfsio.current()
     allowed = allowed_drivers(kind)
     if driver not in allowed:
         what = f"a {kind.class_name}" if kind is not None else "an ivshmem function"
         raise DeviceError(
-            f"{a.bdf} is {what}; {driver} does not drive it",
+            f"{bdf} is {what}; {driver} does not drive it",
             hint=f"choose one of {', '.join(sorted(allowed))} (or 'none' to unbind)",
         )
-    if not a.io.exists(a.host.pci_drivers / driver):
+    if not io.exists(host.pci_drivers / driver):
         module = {"vfio-pci": "vfio-pci"}.get(driver)
         if module is None and kind is not None and not kind.is_vf:
             module = pf_module(kind.family)
         raise DeviceError(
-            f"driver {driver} is not loaded (no {a.host.pci_drivers / driver})",
+            f"driver {driver} is not loaded (no {host.pci_drivers / driver})",
             hint=f"load it: modprobe {module or driver}",
         )
+    if driver in VFIO_DRIVERS and kind is not None and kind.family.vfio_denylisted:
+        kernel_driver = kind.family.vf_name if kind.is_vf else kind.family.pf_driver
+        param = host.sys / "module" / "vfio_pci" / "parameters" / "disable_denylist"
+        try:
+            disabled = io.read(param).strip() in (b"Y", b"1")
+        except OSError:
+            disabled = False
+        if not disabled:
+            raise DeviceStateError(
+                f"{bdf} is a {kind.family.product} (gen2); vfio-pci refuses gen2 "
+                "QAT functions (its denylist, Linux 5.9+)",
+                hint=f"use the kernel driver ({kernel_driver}) with the out-of-tree "
+                "stack, or boot with "
+                "vfio_pci.disable_denylist=1 (unsupported by qatlib)",
+            )
+
+
+def _check_bindable(a: _Actor, kind: ids.FunctionKind | None, driver: str) -> None:
+    check_driver(a.host, kind, driver, a.bdf, io=a.io)
     if driver in VFIO_DRIVERS:
-        if kind is not None and kind.family.vfio_denylisted:
-            kernel_driver = kind.family.vf_name if kind.is_vf else kind.family.pf_driver
-            param = a.host.sys / "module" / "vfio_pci" / "parameters" / "disable_denylist"
-            try:
-                disabled = a.io.read(param).strip() in (b"Y", b"1")
-            except OSError:
-                disabled = False
-            if not disabled:
-                raise DeviceStateError(
-                    f"{a.bdf} is a {kind.family.product} (gen2); vfio-pci refuses gen2 "
-                    "QAT functions (its denylist, Linux 5.9+)",
-                    hint=f"use the kernel driver ({kernel_driver}) with the out-of-tree "
-                    "stack, or boot with "
-                    "vfio_pci.disable_denylist=1 (unsupported by qatlib)",
-                )
         if a.fn.iommu_group is None:
             raise NoIommuError(
                 f"{a.bdf} has no IOMMU group; {driver} cannot take it",

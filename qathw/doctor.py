@@ -365,7 +365,8 @@ class _Doctor:
                 Status.FAIL if len(without) == len(vfio) else Status.WARN,
                 f"no VFs on {_list([p.bdf for p in without])} "
                 f"({len(vfio) - len(without)} of {len(vfio)} {_labels(vfio)} PFs have them)",
-                f"qathw vfs {without[0].bdf} --enable (as root), for each PF",
+                f"qathw vfs {without[0].bdf} --enable (as root) for one PF, or for all of them "
+                "'qathw setup FILE' with vfs = \"all\" (docs/admin.md#setup)",
             )
         if legacy and not vfio:
             return Finding(
@@ -396,7 +397,8 @@ class _Doctor:
                 f"{len(other)} VF{'s' if len(other) > 1 else ''} on {', '.join(drivers)} "
                 f"({_list([v.bdf for v in other], 3)})"
             )
-            hints.append(f"qathw bind {other[0].bdf} vfio-pci (as root), for each")
+            bdfs = " ".join(v.bdf for v in other) if len(other) <= 3 else "--all-vfs"
+            hints.append(f"qathw bind {bdfs} vfio-pci (as root)")
         if gen2:
             details.append(
                 f"{len(gen2)} gen2 VF{'s' if len(gen2) > 1 else ''} "

@@ -72,6 +72,30 @@ class XenbusState(enum.IntEnum):
     RECONFIGURED = 8
 
 
+#: Where the device's own counters start in the control page, and how many banks they
+#: cover (every bank of every emulated kind: a 4xxx PF has 64; gen2 VFs have 1).
+COUNTERS_OFFSET = 0x800
+MAX_COUNTED_BANKS = 64
+
+
+class qathw_emu_bank_counters(ctypes.LittleEndianStructure):
+    """What the device did on one bank since the file was created (backend; 24 bytes).
+
+    Cumulative 64-bit counters that wrap, written only by the device model; a bank reset
+    or a device restart does not clear them (they count the device's work, as a
+    firmware counter does, not the state of a ring).
+    """
+
+    _fields_ = [
+        ("requests", ctypes.c_uint64),  # requests taken off the bank's request rings
+        ("request_bytes", ctypes.c_uint64),  # bytes of those request messages
+        ("response_bytes", ctypes.c_uint64),  # bytes of the responses written back
+    ]
+
+
+COUNTERS_END = COUNTERS_OFFSET + ctypes.sizeof(qathw_emu_bank_counters) * MAX_COUNTED_BANKS
+
+
 class qathw_emu_control(ctypes.LittleEndianStructure):
     """The control page at offset 0 of an emulated endpoint (4096 bytes).
 
@@ -116,7 +140,10 @@ class qathw_emu_control(ctypes.LittleEndianStructure):
         ("defect_count", ctypes.c_uint32),  # backend: fakedev defects (bugs of the fake) so far
         ("reserved3", ctypes.c_uint32),
         ("defect", ctypes.c_char * DEFECT_TEXT_LEN),  # backend: the last one, text (ASCII)
-        ("reserved4", ctypes.c_uint8 * (CONTROL_PAGE_SIZE - 512)),
+        ("reserved4", ctypes.c_uint8 * (COUNTERS_OFFSET - 512)),
+        # backend: what the device has done, per bank (docs/hardware.md#fake-counters)
+        ("bank_counters", qathw_emu_bank_counters * MAX_COUNTED_BANKS),
+        ("reserved5", ctypes.c_uint8 * (CONTROL_PAGE_SIZE - COUNTERS_END)),
     ]
 
 
@@ -163,6 +190,41 @@ class Defect:
 
     count: int
     text: str
+
+
+@dataclass(frozen=True)
+class BankCounters:
+    """One bank's counters as read from a control page (:class:`qathw_emu_bank_counters`)."""
+
+    bank: int
+    requests: int
+    request_bytes: int
+    response_bytes: int
+
+
+def read_counters(buf: bytes | bytearray | memoryview, num_banks: int) -> tuple[BankCounters, ...]:
+    """The device's per-bank counters in the control page at the start of ``buf``.
+
+    Args:
+        buf: at least the control page (a mapping or a copy).
+        num_banks: the endpoint's bank count (from :func:`read_control`); banks past
+            :data:`MAX_COUNTED_BANKS` are not counted.
+
+    Returns:
+        One record per counted bank, bank 0 first.
+
+    Raises:
+        ValueError: ``buf`` is shorter than the counters.
+    """
+    if len(buf) < COUNTERS_END:
+        raise ValueError(f"a control page's counters need {COUNTERS_END} bytes, got {len(buf)}")
+    size = ctypes.sizeof(qathw_emu_bank_counters)
+    out = []
+    for bank in range(min(num_banks, MAX_COUNTED_BANKS)):
+        at = COUNTERS_OFFSET + bank * size
+        c = qathw_emu_bank_counters.from_buffer_copy(bytes(buf[at : at + size]))
+        out.append(BankCounters(bank, c.requests, c.request_bytes, c.response_bytes))
+    return tuple(out)
 
 
 def _round_up(value: int, align: int) -> int:

@@ -14,6 +14,12 @@ How a function is reached is one small choice at the bottom (:func:`open_endpoin
 the sysfs ``resourceN`` files otherwise (root). :func:`open_emulated` maps an emulated
 endpoint's ``resource2`` (or the endpoint file itself, for tests). Everything above is the
 same for every path.
+
+A device restart removes a VF and brings it back (docs/hardware.md#device-restart): the
+endpoint's :class:`~qathw.transport.watch.DeviceWatch` finds that out of band and reopens
+the function in place (:meth:`Endpoint.check_events`); ring pairs then program their rings
+again. An emulated endpoint keeps its mapping (its device memory is the host's memory the
+requests point into) and sets Memory Space and Bus Master again on the new function.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Protocol
 
 from qathw import emulated, ids, sysfsio
 from qathw.dma import DmaPool, WindowDmaPool
-from qathw.errors import DeviceError, MailboxError, RingConfigError
+from qathw.errors import DeviceError, MailboxError, QatError, RingConfigError
 from qathw.mmio import Mmio
 from qathw.paths import HostRoot
 from qathw.pci_access import PciAccess, open_access
@@ -41,9 +47,10 @@ from qathw.transport.interrupts import (
     NoInterrupts,
     VfioInterrupts,
 )
-from qathw.transport.mailbox import DEFAULT_TIMEOUT, Mailbox
+from qathw.transport.mailbox import DEFAULT_TIMEOUT, Mailbox, PfEvent
 from qathw.transport.pfvf import RingService
-from qathw.transport.ring import DEFAULT_SLOTS, RingPair
+from qathw.transport.ring import ALL_ONES, DEFAULT_SLOTS, RingPair
+from qathw.transport.watch import DEFAULT_INTERVAL, DeviceWatch
 
 _FRONTEND_STATE = emulated.qathw_emu_control.frontend_state.offset
 _PCI_COMMAND = emulated.qathw_emu_control.pci_command.offset
@@ -163,6 +170,8 @@ class Endpoint:
         mailbox_idle: Callable[[], object] | None = None,
         interrupts: InterruptSource | None = None,
         shared_memory: WindowDmaPool | None = None,
+        reopen: Callable[[], bool] | None = None,
+        event_interval: float = DEFAULT_INTERVAL,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -189,6 +198,15 @@ class Endpoint:
         self._shared = shared_memory
         self._bank_pools: dict[int, WindowDmaPool] = {}
         self._closed = False
+        self._reopen_function = reopen
+        self.watch = DeviceWatch(
+            name,
+            mailbox=self.mailbox,
+            probe=self._probe,
+            fresh=self._fresh,
+            reopen=None if reopen is None else self._reopen,
+            interval=event_interval,
+        )
 
     # --- construction ---------------------------------------------------------------------
 
@@ -201,6 +219,8 @@ class Endpoint:
         mailbox_timeout: float = DEFAULT_TIMEOUT,
         mailbox_idle: Callable[[], object] | None = None,
         host_interrupts: bool = True,
+        present: Callable[[], bool] | None = None,
+        event_interval: float = DEFAULT_INTERVAL,
     ) -> Endpoint:
         """An emulated endpoint from the BAR that holds its whole file.
 
@@ -215,6 +235,9 @@ class Endpoint:
             host_interrupts: the BAR is the file on this host (sysfs ``resource2``, or
                 the file itself), so ring interrupts come from the backend process; false
                 in a guest, where ivshmem-plain has none.
+            present: after a restart, whether the function is back (in sysfs, ready to be
+                enabled); default: its registers no longer read all-ones.
+            event_interval: seconds between out-of-band looks driven by empty polls.
 
         Raises:
             DeviceError: not an emulated endpoint, another layout version, bad windows.
@@ -233,11 +256,18 @@ class Endpoint:
                 name=f"{label} device memory",
                 hint="free buffers, or create the endpoint larger (fakedev create --size)",
             )
-            command = control.read32(_PCI_COMMAND & ~3)
-            shift = 8 * (_PCI_COMMAND % 4)
-            command |= (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER) << shift
-            control.write32(_PCI_COMMAND & ~3, command)
+            _enable_emulated(control)
             control.write32(_FRONTEND_STATE, emulated.XenbusState.INITIALISED)
+
+            def reopen() -> bool:
+                # The mapping stays: the new function is the same file (device memory too).
+                if present is not None and not present():
+                    return False
+                with bar.view(0, emulated.CONTROL_PAGE_SIZE) as page:
+                    emulated.read_control(page, mapped_size=bar.size)
+                _enable_emulated(control)
+                return True
+
             return cls(
                 name=label,
                 kind=info.kind,
@@ -251,10 +281,49 @@ class Endpoint:
                 mailbox_idle=mailbox_idle,
                 interrupts=EmulatedInterrupts(control, label) if host_interrupts else _GUEST_NO_IRQ,
                 shared_memory=pool,
+                reopen=reopen,
+                event_interval=event_interval,
             )
         except BaseException:
             bar.close()
             raise
+
+    # --- out of band: device events, restart ------------------------------------------------
+
+    def check_events(self) -> list[PfEvent]:
+        """Look at the device now (as qatlib's ``icp_sal_poll_device_events``): PF
+        notifications, a function gone after a restart, and its return (reopened here).
+
+        Returns:
+            The device events found (RESTARTING, RESTARTED, FATAL_ERROR).
+        """
+        return self.watch.check()
+
+    def _probe(self) -> int:
+        if self._closed or self.pmisc.closed or self.csr.closed:
+            return ALL_ONES
+        if self.mailbox is not None:
+            return self.pmisc.read32(self.layout.pf2vm)
+        return self.csr.read32(
+            self.layout.bank_offset(0, is_vf=self.kind.is_vf) + self.layout.e_stat
+        )
+
+    def _fresh(self) -> bool:
+        # A function re-created by the PF starts with Bus Master off (PCI command 0).
+        control = self._control
+        if control is None or control.closed:
+            return False
+        command = control.read32(_PCI_COMMAND & ~3) >> 8 * (_PCI_COMMAND % 4)
+        return not command & PCI_COMMAND_MASTER
+
+    def _reopen(self) -> bool:
+        assert self._reopen_function is not None
+        if not self._reopen_function():
+            return False
+        if self.mailbox is not None:
+            self.mailbox.reset()
+            self.connect()
+        return True
 
     # --- the PF/VF handshake ----------------------------------------------------------------
 
@@ -294,8 +363,16 @@ class Endpoint:
             self._banks[number] = bank
         return bank
 
-    def request_size(self, bank: int) -> int:
-        """Request size of ``bank``: 64 on an asym bank (per the service map), else 128."""
+    def request_size(self, bank: int, tx_ring: int | None = None) -> int:
+        """Request size of ``tx_ring`` (default: the bank's first) on ``bank``.
+
+        64 on an asym ring, else 128: the service map says which banks are asym (gen4);
+        gen2 fixes it by ring number (rings 0 and 1 are asym).
+        """
+        tx = self.layout.tx_rings[0] if tx_ring is None else tx_ring
+        fixed = self.layout.fixed_request_size(tx)
+        if fixed is not None:
+            return fixed
         if self.services is None:
             return pfvf.BULK_REQUEST_SIZE
         return pfvf.request_size(self.services[bank % len(self.services)])
@@ -330,12 +407,14 @@ class Endpoint:
             pool or self.dma,
             tx_ring=tx_ring,
             slots=slots,
-            request_size=request_size or self.request_size(bank),
+            request_size=request_size or self.request_size(bank, tx_ring),
             mailbox=self.mailbox,
+            watch=self.watch.due,
             head_write_threshold=head_write_threshold,
             diagnose=self.device_error,
         )
         self._pairs.append(pair)
+        self.watch.add(pair)
         return pair
 
     def bank_memory(self, bank: int) -> DmaPool:
@@ -443,17 +522,26 @@ class Endpoint:
         return f"<Endpoint {self.name}: {self.kind.class_name}, {self.num_banks} banks>"
 
 
+def _enable_emulated(control: Mmio) -> None:
+    """Set Memory Space and Bus Master in an emulated function's PCI command register."""
+    command = control.read32(_PCI_COMMAND & ~3)
+    command |= (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER) << 8 * (_PCI_COMMAND % 4)
+    control.write32(_PCI_COMMAND & ~3, command)
+
+
 def open_emulated(
     source: str | os.PathLike[str],
     *,
     mailbox_timeout: float = DEFAULT_TIMEOUT,
     mailbox_idle: Callable[[], object] | None = None,
+    event_interval: float = DEFAULT_INTERVAL,
 ) -> Endpoint:
     """Open an emulated endpoint found in a sysfs tree (or, for tests, its file).
 
     Args:
         source: the ivshmem function's sysfs directory, or the endpoint file.
         mailbox_timeout / mailbox_idle: see :class:`~qathw.transport.mailbox.Mailbox`.
+        event_interval: seconds between out-of-band looks driven by empty polls.
 
     Returns:
         The endpoint, BARs mapped, Bus Master on; call :meth:`Endpoint.connect` next.
@@ -464,7 +552,11 @@ def open_emulated(
     """
     bar = map_bar2(source)
     return Endpoint.from_emulated_bar(
-        bar, name=Path(source).name, mailbox_timeout=mailbox_timeout, mailbox_idle=mailbox_idle
+        bar,
+        name=Path(source).name,
+        mailbox_timeout=mailbox_timeout,
+        mailbox_idle=mailbox_idle,
+        event_interval=event_interval,
     )
 
 
@@ -510,11 +602,31 @@ def open_endpoint(
             # Where the kernel delivers the function's own interrupts (VFIO, in a guest),
             # those are all there is, and ivshmem-plain has none. Otherwise the BAR is the
             # backend's file on this host, and the backend hands out the interrupts.
+            on_host = not access.delivers_interrupts
+
+            def present() -> bool:
+                # On the host the function leaves the (fake) sysfs tree during a restart;
+                # the one that comes back is enabled through its own config file (the BAR
+                # mapping stays: it is the same file). In a guest the ivshmem function
+                # stays; its BAR tells.
+                if not on_host:
+                    return True
+                try:
+                    fresh = open_access(bdf, root=host)
+                except QatError:
+                    return False  # not back yet
+                try:
+                    fresh.enable_memory()
+                finally:
+                    fresh.close()
+                return True
+
             endpoint = Endpoint.from_emulated_bar(
                 bar,
                 name=access.bdf,
                 mailbox_timeout=mailbox_timeout,
-                host_interrupts=not access.delivers_interrupts,
+                host_interrupts=on_host,
+                present=present,
             )
             endpoint._owned.append(access)
             return endpoint

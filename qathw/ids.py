@@ -20,7 +20,7 @@ number the sources do not establish.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -29,6 +29,8 @@ INTEL_VENDOR_ID = 0x8086
 # QEMU's ivshmem device: the PCI function that carries an emulated (fakedev) endpoint.
 IVSHMEM_VENDOR_ID = 0x1AF4
 IVSHMEM_DEVICE_ID = 0x1110
+#: Ring pairs a ring-to-service map describes: a gen4 VF's banks, a PF's modulo 4.
+RING_PAIRS_PER_MAP = 4
 
 
 class Generation(enum.IntEnum):
@@ -61,6 +63,98 @@ class ServicesGrammar(enum.Enum):
     SERVICE_TOKENS = "service-tokens"
     #: gen4: OOT QAT20's ``adf_4xxx_svcs`` table (no ``cy``, at most two services).
     QAT20_SVCS = "adf_4xxx_svcs"
+
+
+class SliceForm(enum.Enum):
+    """Which cipher slice runs a cipher: its content-descriptor layout (``SLICE_TYPE``).
+
+    The legacy slice takes an 8-byte config and the key; the UCS slice (gen4 and later,
+    capability ``AES_V2``) a 16-byte config and the key padded to 16 bytes
+    (docs/hardware.md#content-descriptors).
+    """
+
+    LEGACY = "legacy"
+    UCS = "ucs"
+
+
+_L, _U = SliceForm.LEGACY, SliceForm.UCS
+
+
+@dataclass(frozen=True, kw_only=True)
+class CryptoOffer:
+    """What a generation's symmetric-crypto slices run, as the upstream stacks drive them.
+
+    Sources: DPDK ``qat_crypto_pmd_gen2.c`` / ``_gen3.c`` / ``_gen4.c`` (capability
+    tables), qatlib ``LacCipher_GetCipherSliceType`` (which slice a cipher runs on), Linux
+    ``qat_algs.c`` (UCS for XTS and CTR on ``AES_V2`` devices); docs/fidelity.md says
+    where they disagree.
+
+    Attributes:
+        ciphers: cipher kind (``aes-cbc``, ``aes-xts``, ``des-cbc``, ``aes-gcm`` for the
+            two-pass GCM cipher block...) -> the slices that run it, the one upstream
+            stacks use first. A kind that is missing is not offered.
+        gcm_single_pass: GCM as one CIPHER command on the UCS slice (``AESGCM_SPC``),
+            12-byte IVs only.
+        gcm_two_pass: GCM as a CTR cipher block chained with a GALOIS_128 hash block (any
+            IV: the host sends J0).
+        chacha_poly: ChaCha20-Poly1305 (capability ``CHACHA_POLY``; qathw does not drive it).
+        sha3: SHA-3 hashes (capability ``SHA3``; qathw does not drive them).
+    """
+
+    ciphers: Mapping[str, tuple[SliceForm, ...]]
+    gcm_single_pass: bool
+    gcm_two_pass: bool
+    chacha_poly: bool
+    sha3: bool
+
+    @property
+    def ucs_slice(self) -> bool:
+        """The generation has the UCS slice (its capability word carries ``AES_V2``)."""
+        return any(_U in forms for forms in self.ciphers.values())
+
+
+# gen1..gen3: every cipher on the legacy slice (DPDK gen2/gen3 tables; qatlib picks a
+# slice only on gen4 and later). DES/3DES are gen2/gen3 only.
+_LEGACY_OFFER = CryptoOffer(
+    ciphers=MappingProxyType(
+        {
+            "aes-cbc": (_L,),
+            "aes-ctr": (_L,),
+            "aes-xts": (_L,),
+            "aes-ecb": (_L,),
+            "aes-gcm": (_L,),
+            "des-cbc": (_L,),
+            "des-ecb": (_L,),
+            "3des-cbc": (_L,),
+            "3des-ecb": (_L,),
+        }
+    ),
+    gcm_single_pass=False,
+    gcm_two_pass=True,
+    chacha_poly=False,
+    sha3=False,
+)
+# gen4: no DES/3DES (DPDK gen4 table); XTS, CTR and the GCM cipher block on the UCS slice
+# (qatlib LacCipher_GetCipherSliceType, Linux qat_algs.c), CBC and ECB on the legacy one.
+_GEN4_OFFER = CryptoOffer(
+    ciphers=MappingProxyType(
+        {"aes-cbc": (_L,), "aes-ecb": (_L,), "aes-ctr": (_U,), "aes-xts": (_U,), "aes-gcm": (_U,)}
+    ),
+    gcm_single_pass=True,
+    gcm_two_pass=True,
+    chacha_poly=True,
+    sha3=True,
+)
+# gen6: qatlib runs every cipher on the UCS slice and GCM in single pass only (12-byte IVs).
+_GEN6_OFFER = CryptoOffer(
+    ciphers=MappingProxyType(
+        {"aes-cbc": (_U,), "aes-ecb": (_U,), "aes-ctr": (_U,), "aes-xts": (_U,), "aes-gcm": (_U,)}
+    ),
+    gcm_single_pass=True,
+    gcm_two_pass=False,
+    chacha_poly=True,
+    sha3=True,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,10 +192,14 @@ class GenerationTraits:
         vfio_vfs: qatlib (and qathw) drive its VFs from user space through vfio-pci.
         ring_service_map: a VF learns each bank's service from the PF's ring-to-service
             map; without one, the services share the rings of a bank.
+        ring_pair_order: how the in-tree PF deals two services to a VF's four banks: the
+            first of them in this order serves banks 0 and 2, the other banks 1 and 3
+            (docs/hardware.md#ring-to-service-map); empty without a ring-to-service map.
         pci_revision: the PCI revision fakedev gives a PF when a topology names none.
         vf_offset: ``sriov_offset``, routing ids from a PF to its first VF: gen4 VFs from
             function 1, gen2 from device 1, as ``lspci`` listings show (C3xxx VF 7 at
             01:01.7; docs/hardware.md#device-ids).
+        crypto: the symmetric crypto its slices run (:class:`CryptoOffer`).
     """
 
     generation: Generation
@@ -127,8 +225,42 @@ class GenerationTraits:
     # user space and PCI
     vfio_vfs: bool
     ring_service_map: bool
+    ring_pair_order: tuple[str, ...]
     pci_revision: int
     vf_offset: int
+    # what the slices run
+    crypto: CryptoOffer
+
+    def ring_pair_services(self, services: Iterable[str]) -> tuple[str, ...]:
+        """The service of ring pairs 0..3 (a VF's banks) the in-tree PF gives ``services``.
+
+        The one rule behind both the map fakedev's PF sends a VF
+        (``qathw.transport.pfvf.ring_service_map_from_names``) and the bank layout qathw's
+        configuration analysis gives a VF (``qathw.config.values.services``;
+        docs/hardware.md#ring-to-service-map): one service serves all four banks; of two,
+        the one first in :attr:`ring_pair_order` serves ring pairs 0 and 2, the other 1
+        and 3 (Linux ``adf_4xxx_hw_data.c`` ``get_ring_to_svc_map``, ``adf_6xxx_hw_data.c``
+        ``get_rp_config``). So gen4 ``sym;dc`` is dc, sym, dc, sym, and ``sym;asym`` the
+        hardware default asym, sym, asym, sym. Gen6's three (asym, sym, dc) fall out of the
+        same modulus: ring pair 3 is asym's second.
+
+        Args:
+            services: ``asym``, ``sym``, ``dc``, in any order; at most
+                :attr:`cfg_services_max` of them.
+
+        Raises:
+            ValueError: no ring-to-service map on this generation, a service not in its
+                order, or too many.
+        """
+        order, most = self.ring_pair_order, self.cfg_services_max or 0
+        given = set(services)
+        ranked = [s for s in order if s in given]
+        if not order or len(ranked) != len(given) or not 1 <= len(ranked) <= most:
+            raise ValueError(
+                f"no ring-to-service map for {';'.join(sorted(given))!r} on {self.label}; "
+                f"give at most {most} of {', '.join(order) or '(none: no map)'}"
+            )
+        return tuple(ranked[bank % len(ranked)] for bank in range(RING_PAIRS_PER_MAP))
 
 
 # fmt: off
@@ -142,7 +274,9 @@ _ROWS = (
         wireless_section=True, accel_units=False, capability_keys=False,
         deprecated_keys=False, rate_limiting=False, heartbeat_ms=None,
         sysfs_control=False, cfg_services_max=None, decomp_service=False, telemetry=False,
-        vfio_vfs=False, ring_service_map=False, pci_revision=0x04, vf_offset=8,
+        vfio_vfs=False, ring_service_map=False, ring_pair_order=(),
+        pci_revision=0x04, vf_offset=8,
+        crypto=_LEGACY_OFFER,
     ),
     GenerationTraits(
         generation=Generation.GEN2, label="gen2",
@@ -151,7 +285,9 @@ _ROWS = (
         wireless_section=False, accel_units=False, capability_keys=True,
         deprecated_keys=True, rate_limiting=False, heartbeat_ms=500,
         sysfs_control=False, cfg_services_max=None, decomp_service=False, telemetry=False,
-        vfio_vfs=False, ring_service_map=False, pci_revision=0x04, vf_offset=8,
+        vfio_vfs=False, ring_service_map=False, ring_pair_order=(),
+        pci_revision=0x04, vf_offset=8,
+        crypto=_LEGACY_OFFER,
     ),
     GenerationTraits(
         generation=Generation.GEN3, label="gen3",
@@ -160,7 +296,9 @@ _ROWS = (
         wireless_section=False, accel_units=True, capability_keys=False,
         deprecated_keys=True, rate_limiting=True, heartbeat_ms=500,
         sysfs_control=False, cfg_services_max=None, decomp_service=False, telemetry=False,
-        vfio_vfs=False, ring_service_map=False, pci_revision=0x04, vf_offset=8,
+        vfio_vfs=False, ring_service_map=False, ring_pair_order=(),
+        pci_revision=0x04, vf_offset=8,
+        crypto=_LEGACY_OFFER,
     ),
     GenerationTraits(
         generation=Generation.GEN4, label="gen4",
@@ -169,7 +307,10 @@ _ROWS = (
         wireless_section=False, accel_units=False, capability_keys=False,
         deprecated_keys=False, rate_limiting=False, heartbeat_ms=200,
         sysfs_control=True, cfg_services_max=2, decomp_service=False, telemetry=True,
-        vfio_vfs=True, ring_service_map=True, pci_revision=0x40, vf_offset=1,
+        vfio_vfs=True, ring_service_map=True,
+        # adf_4xxx_hw_data.c adf_fw_*_config: AE group 0 (RP0, RP2) runs dc, else asym
+        ring_pair_order=("dc", "asym", "sym"), pci_revision=0x40, vf_offset=1,
+        crypto=_GEN4_OFFER,
     ),
     # 6xxx is configured like gen4 (services, sections, allocator); its cfg_services
     # takes up to three services, decomp among them.
@@ -180,7 +321,10 @@ _ROWS = (
         wireless_section=False, accel_units=False, capability_keys=False,
         deprecated_keys=False, rate_limiting=False, heartbeat_ms=200,
         sysfs_control=True, cfg_services_max=3, decomp_service=True, telemetry=True,
-        vfio_vfs=True, ring_service_map=True, pci_revision=0x40, vf_offset=1,
+        vfio_vfs=True, ring_service_map=True,
+        # adf_6xxx_hw_data.c get_service: services in bit order, the first on RP0 and RP2
+        ring_pair_order=("asym", "sym", "dc"), pci_revision=0x40, vf_offset=1,
+        crypto=_GEN6_OFFER,
     ),
 )
 # fmt: on

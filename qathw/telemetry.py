@@ -11,6 +11,10 @@ to 20; with history, three more 20-column fields: min, max, avg. The first line 
 
 Source: Linux ``debugfs-driver-qat_telemetry``, ``adf_tl_debugfs.c``
 (docs/hardware.md#debugfs).
+
+An emulated endpoint has no debugfs: its device counts its own work in the control page
+(:func:`qathw.emulated.read_counters`), always on, per bank. :class:`EndpointTelemetry`
+reads those counters as the same :class:`Sample` (docs/hardware.md#fake-counters).
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ import errno
 from dataclasses import dataclass
 from pathlib import Path
 
-from qathw import debugfs, sysfsio
+from qathw import debugfs, emulated, sysfsio
 from qathw.errors import DeviceAccessError, DeviceError, DeviceStateError, QatError
 from qathw.paths import HostRoot
-from qathw.sysfsio import SysfsIO
+from qathw.sysfsio import NOT_KERNEL_HINT, SysfsIO
 
 MAX_HISTORY = 4
 RP_SLOTS = ("A", "B", "C", "D")
+#: The first line of every data file the kernel prints (``tl_print_msg_cnt``).
+FIRST_COUNTER = "sample_cnt"
+#: The counters of an emulated endpoint, per bank and (summed) per device.
+ENDPOINT_COUNTERS = ("requests", "request_bytes", "response_bytes")
 
 
 @dataclass(frozen=True)
@@ -134,8 +142,8 @@ class Telemetry:
             )
         if exc.errno == errno.EACCES:
             return DeviceAccessError(
-                f"{what}: permission denied",
-                hint="debugfs is readable by root only; run as root",
+                f"{what}: permission denied; 'qathw telemetry' needs root",
+                hint="run it as root (sudo qathw ...): the kernel's debugfs is root's only",
                 errno=exc.errno,
                 path=path,
             )
@@ -208,6 +216,16 @@ class Telemetry:
             text = self.io.read(path).decode("utf-8", "replace")
         except OSError as exc:
             raise self._error(exc, f"reading {path}", path) from exc
+        first = text.split(maxsplit=1)[:1]
+        if first != [FIRST_COUNTER]:
+            # The kernel prints sample_cnt first, or fails the read (EPERM): an empty file,
+            # or one holding what was written to it, is a plain file, not debugfs.
+            raise DeviceError(
+                f"{path} is not the kernel's telemetry (it does not begin with "
+                f"{FIRST_COUNTER}: {text[:40]!r})",
+                hint=NOT_KERNEL_HINT,
+                path=path,
+            )
         try:
             return parse(text)
         except ValueError as exc:
@@ -216,3 +234,69 @@ class Telemetry:
                 hint="this kernel's telemetry format is new to qathw; please report it",
                 path=path,
             ) from exc
+
+
+class EndpointTelemetry:
+    """The device counters of an emulated endpoint, read from its control page.
+
+    Args:
+        resource: the endpoint's memory (``resource2`` of its ivshmem function).
+        bdf: the function's address, for messages.
+        num_banks: the endpoint's bank count (its control page says).
+        io: the sysfs seam; the current one by default.
+    """
+
+    def __init__(
+        self, resource: Path, bdf: str, num_banks: int, *, io: SysfsIO | None = None
+    ) -> None:
+        self.path = resource
+        self.bdf = bdf
+        self.banks = min(num_banks, emulated.MAX_COUNTED_BANKS)
+        self.io = io or sysfsio.current()
+
+    def counters(self) -> tuple[emulated.BankCounters, ...]:
+        """Every counted bank's counters, bank 0 first.
+
+        Raises:
+            QatError: the endpoint's memory cannot be read (root is needed on a real
+                ivshmem function) or is too short.
+        """
+        try:
+            raw = self.io.read_mapped(self.path, emulated.COUNTERS_END)
+        except PermissionError as exc:
+            raise DeviceAccessError(
+                f"reading {self.path}: permission denied",
+                hint="an ivshmem function's BAR2 is readable by root only; run as root",
+                errno=exc.errno,
+                path=self.path,
+            ) from exc
+        except (OSError, ValueError) as exc:
+            raise DeviceError(
+                f"cannot read the counters of {self.bdf} from {self.path}: {exc}",
+                hint="the endpoint file is gone or truncated; 'qathw show "
+                + self.bdf
+                + "' says what is there",
+                path=self.path,
+            ) from exc
+        return emulated.read_counters(raw, self.banks)
+
+    def device(self) -> Sample:
+        """The counters summed over the banks."""
+        banks = self.counters()
+        return Sample(
+            tuple(Counter(name, sum(getattr(b, name) for b in banks)) for name in ENDPOINT_COUNTERS)
+        )
+
+    def ring_pair(self, bank: int) -> Sample:
+        """One bank's counters (``rp_num`` is the bank).
+
+        Raises:
+            DeviceStateError: no such bank.
+        """
+        if not 0 <= bank < self.banks:
+            raise DeviceStateError(
+                f"{self.bdf} has no counted bank {bank}",
+                hint=f"banks are numbered 0 to {self.banks - 1} (see 'qathw show {self.bdf}')",
+            )
+        b = self.counters()[bank]
+        return Sample(tuple(Counter(n, getattr(b, n)) for n in ENDPOINT_COUNTERS), rp_num=bank)

@@ -13,10 +13,19 @@ from fakedev.engine.comp import CompHandler
 from fakedev.engine.la import LaHandler
 from fakedev.services import ServiceHandler
 from qathw.fw.common import ServiceType
+from qathw.ids import Generation
 
 __all__ = ["CompHandler", "LaHandler", "handlers"]
 
 
-def handlers() -> dict[ServiceType, ServiceHandler]:
-    """A fresh LA and COMP handler, keyed by service type (each keeps its own caches)."""
-    return {ServiceType.LA: LaHandler(), ServiceType.COMP: CompHandler()}
+def handlers(
+    generation: Generation = Generation.GEN4, capabilities: int | None = None
+) -> dict[ServiceType, ServiceHandler]:
+    """A fresh LA and COMP handler, keyed by service type (each keeps its own caches).
+
+    Args:
+        generation: the endpoint's generation (what its cipher slices run).
+        capabilities: the capability word it reports (``None``: all its generation has).
+    """
+    la = LaHandler(generation=generation, capabilities=capabilities)
+    return {ServiceType.LA: la, ServiceType.COMP: CompHandler()}

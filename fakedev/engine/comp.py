@@ -265,7 +265,10 @@ class CompHandler:
         if overflow and out_cap == 0:
             consumed = 0
         else:
-            consumed = len(data) - len(d.unconsumed_tail) - len(d.unused_data)
+            # After the end of the stream zlib reports the bytes past it both as
+            # unconsumed_tail and as unused_data: count them once.
+            tail_left = 0 if d.eof else len(d.unconsumed_tail)
+            consumed = len(data) - tail_left - len(d.unused_data)
         tail_fields = _TAIL.pack(consumed, produced, crc, adler)
         if overflow:
             return make_response(req, Status.CMP, cmp_err=ErrCode.OVERFLOW_ERROR, tail=tail_fields)

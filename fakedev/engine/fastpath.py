@@ -247,8 +247,11 @@ def _gcm_spans(
     size = len(win)
     if min(s0, d0, t0) < 0 or max(s0, d0) + end > size or t0 + tag_len > size:
         return None
-    if aad_len and (a0 < 0 or a0 + aad_len > size):
-        return None
+    if aad_len:
+        # The device reads whole 16-byte blocks: stale padding is the general path's.
+        a_end = a0 + hw.round_up(aad_len, 16)
+        if a0 < 0 or a_end > size or any(win[a0 + aad_len : a_end]):
+            return None
     iv = _iv(req, win, base, inline, 12)
     if iv is None:
         return None

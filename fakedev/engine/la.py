@@ -20,6 +20,11 @@ How data moves:
 * Regions are bounded by the buffers (``src_length``/``dst_length`` for flat buffers,
   the entries for SGLs); the digest and AAD addresses are checked before anything is
   written.
+* GCM associated data is read in whole 16-byte blocks, ``round16(len)`` bytes, and every
+  byte read enters GHASH: a host that leaves stale bytes after the AAD gets the tag the
+  hardware would give, not the standard one (qatlib zero-pads; docs/hardware.md#la-request).
+* The endpoint runs only what its generation and capability word offer
+  (:mod:`fakedev.engine.offer`).
 
 Status (docs/hardware.md#response): a failed digest or tag comparison sets CRYPTO alone, with no
 error code; anything the device cannot run sets CRYPTO plus UNSUPPORTED_REQUEST (an
@@ -42,7 +47,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from fakedev import wire
-from fakedev.engine import fastpath, mbcbc, primitives, sharesume
+from fakedev.engine import fastpath, mbcbc, partial, primitives, sharesume, shram
 from fakedev.engine.buffers import LogicalBuffer, open_buffer
 from fakedev.engine.la_plan import (
     INVALID,
@@ -53,24 +58,28 @@ from fakedev.engine.la_plan import (
     build_plan,
     check_header_flags,
 )
+from fakedev.engine.offer import SliceOffer
 from fakedev.engine.reject import Reject
 from fakedev.memory import DeviceMemory, DmaFault
 from fakedev.wire import make_response
 from qathw.fw import hw, la
 from qathw.fw.common import (
     HDR_FLAG_VALID,
+    REQ_COMN_FLAGS_OFFSET,
     REQ_DEFAULT_SZ,
     RESP_DEFAULT_SZ,
     ErrCode,
     ServiceType,
     Status,
 )
+from qathw.ids import Generation
 
 Bytes2D = npt.NDArray[np.uint8]
 
 _CMDS = frozenset((la.LaCmd.CIPHER, la.LaCmd.AUTH, la.LaCmd.CIPHER_HASH, la.LaCmd.HASH_CIPHER))
 _BLOCK_MODES = frozenset((hw.CipherMode.ECB, hw.CipherMode.CBC))
 _J0_ONE = b"\0\0\0\1"
+_AAD_BLOCK = 16  # the device reads GCM AAD in whole blocks
 _SLICE = 1 << 18  # bytes ciphered per call on the general path (a multiple of every block)
 _REFUSED = Status.INVALID_PARAM | Status.UNSUPPORTED_REQUEST  # these carry the CRYPTO bit too
 
@@ -85,6 +94,10 @@ class LaHandler:
         cache_size: plans kept, keyed by the session bytes (0 disables the cache, to
             measure what it saves).
         resume: how a hash resumes from a CD state (default: libcrypto if present).
+        generation: the endpoint's generation: which ciphers and slices it runs.
+        capabilities: the capability word the endpoint reports (``None``: everything its
+            generation has); a clear ``AES_V2`` or ``AESGCM_SPC`` takes the UCS slice or
+            single-pass GCM away.
 
     Attributes:
         hits / misses: plan-cache counters.
@@ -94,9 +107,18 @@ class LaHandler:
         last_internal_error: the traceback of the last one.
     """
 
-    def __init__(self, *, cache_size: int = 1024, resume: sharesume.Resume | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        cache_size: int = 1024,
+        resume: sharesume.Resume | None = None,
+        generation: Generation = Generation.GEN4,
+        capabilities: int | None = None,
+    ) -> None:
         self.cache_size = cache_size
+        self.offer = SliceOffer(generation, capabilities)
         self._resume = resume or sharesume.resume
+        self._advance = sharesume.advance if resume is None else sharesume.python_advance
         self._plans: dict[bytes, Plan] = {}
         self._scratch = fastpath.Scratch()  # shared by this handler's fast paths
         self.hits = 0
@@ -175,15 +197,16 @@ class LaHandler:
     def _execute(self, req: bytes, mem: DeviceMemory) -> bytes:
         if len(req) != REQ_DEFAULT_SZ:
             raise Reject(INVALID, f"LA requests are 128 bytes, got {len(req)}")
-        cmd, svc, hflags, _, cflags, _ = wire.header(req)
+        cmd, svc, hflags, flags, cflags, _ = wire.header(req)
         if svc != ServiceType.LA:
             raise Reject(UNSUPPORTED, f"service type {svc} sent to the LA service")
         if not hflags & HDR_FLAG_VALID:
             raise Reject(INVALID, "the request's valid bit is clear")
         if cmd not in _CMDS:
             raise Reject(UNSUPPORTED, f"LA command {cmd}")
-        if cflags & wire.INLINE_CD_FLAG:
-            raise Reject(UNSUPPORTED, "inline setup data (SHRAM constants-table mode)")
+        if cflags & wire.INLINE_CD_FLAG and not flags & shram.FLAG:
+            # qatlib sends 16 bytes of data only with configs in the constants table.
+            raise Reject(UNSUPPORTED, "16 bytes of inline setup data without the constants table")
         if cflags & ~wire.COMN_FLAGS_DEFINED:
             raise Reject(INVALID, f"reserved comn_req_flags bits {cflags:#x}")
         # One view of all device memory, sliced with our own bounds checks: cheaper than a
@@ -197,6 +220,10 @@ class LaHandler:
         return self._run(plan, req, mem)
 
     def _plan(self, req: bytes, mem: DeviceMemory, win: memoryview | None = None) -> Plan:
+        if req[REQ_COMN_FLAGS_OFFSET] & wire.INLINE_CD_FLAG:
+            # Constants-table mode (checked by _execute): the 16 bytes are the setup data,
+            # which shram.expand reads as it reads a CD by address, so one key fits both.
+            return self._cached_plan(req, req[wire.CD_PARS])
         cd_addr, cd_qw = wire.content_descriptor(req)
         if cd_qw == 0:
             raise Reject(INVALID, "content_desc_params_sz is 0")
@@ -205,6 +232,9 @@ class LaHandler:
         if win is None:
             win = mem.view(mem.iova_base, mem.size)
         cd = bytes(_span(win, mem.iova_base, cd_addr, cd_qw * 8))
+        return self._cached_plan(req, cd)
+
+    def _cached_plan(self, req: bytes, cd: bytes) -> Plan:
         key = wire.la_session(req) + cd
         plan = self._plans.get(key)
         if plan is not None:
@@ -213,7 +243,13 @@ class LaHandler:
         self.misses += 1
         cmd, _, _, flags, _, ext = wire.header(req)
         check_header_flags(flags, ext)
-        plan = build_plan(cmd, flags, wire.cd_ctrl(req), cd)
+        plan_flags, ctrl = flags, wire.cd_ctrl(req)
+        if flags & shram.FLAG:
+            plan_flags, ctrl, cd = shram.expand(cmd, flags, ctrl, cd)
+        plan = build_plan(cmd, plan_flags, ctrl, cd)
+        if flags & partial.FLAGS:
+            partial.check(plan)
+        self.offer.check(plan)
         plan.fast = fastpath.for_plan(plan, self._scratch)
         if self.cache_size:
             if len(self._plans) >= self.cache_size:
@@ -228,6 +264,9 @@ class LaHandler:
         sgl = wire.is_sgl(req)
         src = open_buffer(mem, src_addr, src_len, sgl)
         dst = src if dst_addr == src_addr else open_buffer(mem, dst_addr, dst_len, sgl)
+        if plan.flags & partial.FLAGS:
+            status = partial.run(plan, req, mem, src, self._advance, self._resume)
+            return make_response(req, status)
         return self._run_general(plan, req, mem, src, dst)
 
     def _regions(self, plan: Plan, req: bytes) -> tuple[int, int, int, int]:
@@ -309,7 +348,9 @@ class LaHandler:
         if n:
             aad_addr, aad_len, res_addr = self._digest_params(plan, req)
         iv = self._iv(plan, req, mem) if plan.cipher is not None else b""
-        aad = mem.read(aad_addr, aad_len) if aad_len else b""
+        # The device reads the AAD in whole blocks and hashes all it reads.
+        aad_read = mem.read(aad_addr, hw.round_up(aad_len, _AAD_BLOCK)) if aad_len else b""
+        aad = aad_read if any(aad_read[aad_len:]) else aad_read[:aad_len]
         expected_at_addr = b""
         if n and not plan.digest_in_buffer:
             if plan.cmp:
@@ -343,7 +384,7 @@ class LaHandler:
             expected = (
                 bytes(work[dig_off : dig_off + n]) if plan.digest_in_buffer else expected_at_addr
             )
-            out, tag, ok = self._gcm(plan, iv, aad, data, decrypt, expected)
+            out, tag, ok = self._gcm(plan, iv, aad, aad_len, data, decrypt, expected)
             work[c_off : c_off + c_len] = out
             if plan.ret:
                 if plan.digest_in_buffer:
@@ -406,14 +447,22 @@ class LaHandler:
         return self._resume(s, a.state2, a.counter, inner)
 
     def _gcm(
-        self, plan: Plan, iv: bytes, aad: bytes, data: bytes, decrypt: bool, expected: bytes
+        self,
+        plan: Plan,
+        iv: bytes,
+        aad: bytes,
+        aad_len: int,
+        data: bytes,
+        decrypt: bool,
+        expected: bytes,
     ) -> tuple[bytes, bytes, bool]:
+        """GCM over ``aad`` as read: ``aad_len`` bytes, or whole blocks with stale padding."""
         c = plan.cipher
         assert c is not None
         n = plan.digest_len
         j0 = iv + _J0_ONE if plan.gcm_iv12 else iv
         h_ok = plan.kind == "gcm1" or plan.h_is_aes_k0
-        if h_ok and j0[12:] == _J0_ONE:
+        if h_ok and j0[12:] == _J0_ONE and len(aad) == aad_len:
             if not decrypt:
                 ctx = Cipher(c.algorithm, modes.GCM(j0[:12])).encryptor()
                 ctx.authenticate_additional_data(aad)
@@ -432,7 +481,7 @@ class LaHandler:
         # The device's arithmetic with the H and J0 it was given.
         enc = c.ecb(True)
         h = plan.auth.h if plan.kind == "gcm2" and plan.auth is not None else enc.update(bytes(16))
-        out, tag = primitives.gcm(enc, h, j0, aad, data, encrypt=not decrypt)
+        out, tag = primitives.gcm(enc, h, j0, aad, data, encrypt=not decrypt, aad_len=aad_len)
         ok = not plan.cmp or hmac.compare_digest(tag[:n], expected)
         return out, tag, ok
 

@@ -19,8 +19,17 @@ Key handling, as the slice does it:
 * AES decrypt with ``NO_CONVERT``: the CD holds the *end* of the schedule (the kernel's
   "reversed" key); the slice runs from it. A host that puts the forward key there gets
   garbage, as on hardware. The UCS slice never converts (``KEY_CONVERT`` is invalid).
-* DES/3DES decrypt needs ``KEY_CONVERT``; how the hardware treats ``NO_CONVERT`` there is
-  not documented, so the fake refuses it (INVALID_PARAM).
+* DES/3DES decrypt runs the same key schedule backwards, so the convert bit changes
+  nothing: DPDK sends ``KEY_CONVERT``, qatlib ``NO_CONVERT`` (its ``icp_qat_alg_info``
+  table), and both work on hardware.
+
+Slice chain: a legacy-slice request names the cipher slice's successor in
+``next_curr_id_cipher``; a UCS-slice request may leave that byte 0, as qatlib does
+(``LacSymQat_CipherCtrlBlockWrite`` sets it only for the other slices), the command
+saying where the data goes.
+
+Whether the endpoint runs the decoded cipher at all (its generation, its capability
+word) is :mod:`fakedev.engine.offer`'s question, asked once per plan.
 """
 
 from __future__ import annotations
@@ -84,6 +93,8 @@ class CipherPlan:
         state_len: IV bytes (``cipher_state_sz`` times 8).
         aead_tag: single-pass GCM: tag length from the config word.
         aead_aad: single-pass GCM: AAD length from the upper config word.
+        algo: :class:`~qathw.fw.hw.CipherAlgo` (tells DES from 3DES).
+        ucs: the block is in the UCS slice's layout.
     """
 
     mode: int
@@ -95,6 +106,8 @@ class CipherPlan:
     state_len: int
     aead_tag: int = 0
     aead_aad: int = 0
+    algo: int = 0
+    ucs: bool = False
     _alg: algorithms.AES | TripleDES | None = field(default=None, repr=False)
     _ecb: dict[bool, CipherContext] = field(default_factory=dict, repr=False)
     _tweak: CipherContext | None = field(default=None, repr=False)
@@ -190,12 +203,10 @@ class Plan:
 
 def check_header_flags(flags: int, ext_flags: int) -> None:
     """Reject header flags this device does not implement (before the CD is read)."""
-    if flags & (_F << la.CIPH_AUTH_CFG_OFFSET_BITPOS):
-        raise Reject(UNSUPPORTED, "configs in the SHRAM constants table (flag bit 3)")
-    if (flags >> la.PARTIAL_BITPOS) & la.PARTIAL_MASK:
-        raise Reject(UNSUPPORTED, "partial packets (stateful) are not implemented")
-    if flags & (_F << la.UPDATE_STATE_BITPOS):
-        raise Reject(UNSUPPORTED, "state update (partial packets) is not implemented")
+    # CIPH_AUTH_CFG_OFFSET (configs in the SHRAM constants table) is resolved before the
+    # plan is built (fakedev.engine.shram).
+    # Partial packets (PARTIAL, UPDATE_STATE) are checked against the plan: only SHA
+    # hashes and HMACs take them (fakedev.engine.partial).
     if flags & (_F << la.ZUC_3G_PROTO_BITPOS):
         raise Reject(UNSUPPORTED, "ZUC/3G protocol")
     proto = (flags >> la.PROTO_BITPOS) & la.PROTO_MASK
@@ -218,7 +229,9 @@ def build_plan(cmd: int, flags: int, cd_ctrl: bytes, cd: bytes) -> Plan:
     """
     ctrl = la.icp_qat_fw_la_cipher_auth_cd_ctrl_hdr.from_buffer_copy(cd_ctrl)
     want_cipher, want_auth = _CHAIN[la.LaCmd(cmd)]
-    if want_cipher is not None and ctrl.next_curr_id_cipher != want_cipher:
+    ucs = ((flags >> la.SLICE_TYPE_BITPOS) & la.SLICE_TYPE_MASK) == la.SLICE_TYPE_UCS
+    cipher_chain = ctrl.next_curr_id_cipher
+    if want_cipher is not None and cipher_chain != want_cipher and not (ucs and cipher_chain == 0):
         raise Reject(
             INVALID,
             f"cipher slice chain {ctrl.next_curr_id_cipher:#04x} does not fit command {cmd} "
@@ -232,7 +245,6 @@ def build_plan(cmd: int, flags: int, cd_ctrl: bytes, cd: bytes) -> Plan:
         )
     proto = (flags >> la.PROTO_BITPOS) & la.PROTO_MASK
     single_pass = bool(flags & _FLAG_SINGLE_PASS)
-    ucs = ((flags >> la.SLICE_TYPE_BITPOS) & la.SLICE_TYPE_MASK) == la.SLICE_TYPE_UCS
     plan = Plan(
         cmd=cmd,
         flags=flags,
@@ -273,7 +285,9 @@ def build_plan(cmd: int, flags: int, cd_ctrl: bytes, cd: bytes) -> Plan:
     elif plan.auth is not None:
         plan.kind = "auth"
 
-    if plan.kind != "cipher":
+    # qatlib clears both on a first or middle partial packet: no digest yet.
+    midway = (flags >> la.PARTIAL_BITPOS) & la.PARTIAL_MASK in (la.PARTIAL_START, la.PARTIAL_MID)
+    if plan.kind != "cipher" and not (midway and not plan.ret and not plan.cmp):
         if plan.ret == plan.cmp:
             raise Reject(INVALID, "exactly one of RET_AUTH_RES and CMP_AUTH_RES must be set")
     if plan.kind in ("gcm1", "gcm2") and plan.cipher is not None:
@@ -351,7 +365,9 @@ def _cipher_plan(
             raise Reject(INVALID, f"AEAD tag length {cmp_len}")
         (upper,) = hw.CIPHER_CONFIG_UPPER_FIELD.unpack_from(cd, off + hw.CIPHER_CONFIG_UPPER_OFFSET)
         aad = ((upper >> 24) & 0xFF) | (((upper >> 16) & 0x3F) << 8)
-        return CipherPlan(mode, family, decrypt, key, None, block, state_len, cmp_len, aad)
+        return CipherPlan(
+            mode, family, decrypt, key, None, block, state_len, cmp_len, aad, algo, ucs
+        )
     if mode == hw.CipherMode.CTR and decrypt:
         raise Reject(INVALID, "CTR mode runs the encrypt direction only")
     if not decrypt:
@@ -361,11 +377,9 @@ def _cipher_plan(
         if convert:
             raise Reject(INVALID, "the UCS slice does not convert keys (send the reversed key)")
         key = aeskey.forward_key(key)
-    elif not convert:
-        if family == "des":
-            raise Reject(INVALID, "DES/3DES decryption needs KEY_CONVERT")
+    elif not convert and family == "aes":
         key = aeskey.forward_key(key)
-    return CipherPlan(mode, family, decrypt, key, key2, block, state_len)
+    return CipherPlan(mode, family, decrypt, key, key2, block, state_len, algo=algo, ucs=ucs)
 
 
 def _auth_plan(ctrl: la.icp_qat_fw_la_cipher_auth_cd_ctrl_hdr, cd: bytes, proto: int) -> AuthPlan:

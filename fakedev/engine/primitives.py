@@ -143,12 +143,17 @@ def _ghash_blocks(tables: tuple[tuple[int, ...], ...], y: int, data: bytes | mem
     return y
 
 
-def ghash(h: bytes, aad: bytes, ciphertext: bytes) -> bytes:
-    """GHASH_H(A ‖ pad ‖ C ‖ pad ‖ [len(A)]64 ‖ [len(C)]64)."""
+def ghash(h: bytes, aad: bytes, ciphertext: bytes, aad_len: int | None = None) -> bytes:
+    """GHASH_H(A ‖ pad ‖ C ‖ pad ‖ [len(A)]64 ‖ [len(C)]64).
+
+    ``aad_len``: the length the length block states, when ``aad`` holds the whole
+    blocks a device read (padding and all) rather than just the AAD.
+    """
     tables = _tables(h)
     y = _ghash_blocks(tables, 0, aad)
     y = _ghash_blocks(tables, y, ciphertext)
-    lengths = ((len(aad) * 8) << 64) | (len(ciphertext) * 8)
+    a_len = len(aad) if aad_len is None else aad_len
+    lengths = ((a_len * 8) << 64) | (len(ciphertext) * 8)
     return _ghash_blocks(tables, y, lengths.to_bytes(16, "big")).to_bytes(16, "big")
 
 
@@ -169,7 +174,13 @@ def _inc32_blocks(j0: bytes, count: int) -> bytes:
 
 
 def gcm(
-    block_enc: CipherContext, h: bytes, j0: bytes, aad: bytes, data: bytes, encrypt: bool
+    block_enc: CipherContext,
+    h: bytes,
+    j0: bytes,
+    aad: bytes,
+    data: bytes,
+    encrypt: bool,
+    aad_len: int | None = None,
 ) -> tuple[bytes, bytes]:
     """GCM from first principles, with the given H and J0.
 
@@ -180,6 +191,7 @@ def gcm(
         aad: associated data.
         data: plaintext (encrypt) or ciphertext (decrypt).
         encrypt: direction.
+        aad_len: the AAD's length when ``aad`` holds the whole blocks read (see :func:`ghash`).
 
     Returns:
         ``(output, full 16-byte tag)``; the tag is over the ciphertext either way.
@@ -188,6 +200,6 @@ def gcm(
     stream = block_enc.update(_inc32_blocks(j0, count))[: len(data)] if count else b""
     out = xor(data, stream)
     ciphertext = out if encrypt else data
-    s = ghash(h, aad, ciphertext)
+    s = ghash(h, aad, ciphertext, aad_len)
     tag = xor(block_enc.update(j0), s)
     return out, tag

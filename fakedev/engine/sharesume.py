@@ -127,3 +127,40 @@ resume: Resume = libcrypto_resume if _LIB is not None else python_resume
 """The fastest available resume function."""
 
 HAVE_LIBCRYPTO = _LIB is not None
+
+
+Advance = Callable[[sha.ShaAlgorithm, bytes, int, bytes | bytearray | memoryview], bytes]
+
+
+def python_advance(
+    alg: sha.ShaAlgorithm, state: bytes, prefix: int, data: bytes | bytearray | memoryview
+) -> bytes:
+    """The chaining state after whole blocks ``data``, with :mod:`qathw.sha` (pure Python)."""
+    s = sha.ShaState(alg, state, prefix)
+    s.update(data)
+    return s.export()[0]
+
+
+def libcrypto_advance(
+    alg: sha.ShaAlgorithm, state: bytes, prefix: int, data: bytes | bytearray | memoryview
+) -> bytes:
+    """The chaining state after whole blocks ``data``, through libcrypto (no padding: the
+    context's words are read back after ``_Update``)."""
+    fns = _FNS.get(alg.name)
+    if fns is None:
+        assert _LIB is not None
+        fns = _FNS[alg.name] = _Fns(_LIB, alg)
+    ctx = fns.ctx_type()
+    fns.init(ctypes.byref(ctx))
+    ctx.h[:] = fns.unpack(state)
+    bits = prefix * 8
+    ctx.Nl = bits & ((1 << fns.width) - 1)
+    ctx.Nh = bits >> fns.width
+    buf = data if isinstance(data, bytes) else bytes(data)
+    fns.update(ctypes.byref(ctx), buf, len(buf))
+    word = "Q" if alg.word_size == 8 else "I"
+    return struct.pack(f">{len(alg.iv)}{word}", *ctx.h[: len(alg.iv)])
+
+
+advance: Advance = libcrypto_advance if _LIB is not None else python_advance
+"""The fastest available state advance (a first or middle partial packet)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,9 +81,65 @@ class FakeHost:
             (marks.add if in_reset else marks.discard)(bdf)
             state["in_reset"] = sorted(marks)
 
+    @contextmanager
+    def restart(self, pf_bdf: str) -> Iterator[None]:
+        """A PF restart as the QAT driver does it: inside the ``with``, SR-IOV is disabled
+        and the PF's VFs are gone; after it they are back, bound as before
+        (``adf_dev_restart`` -> ``adf_disable_sriov``, then ``adf_reenable_sriov``).
+
+        Raises:
+            FileNotFoundError: no such PF, or it has no VFs.
+        """
+        d = self.kernel.tree.dev_dir(pf_bdf)
+        kind = self.kernel.tree.kind(d)
+        if kind is None or not (d / "sriov_numvfs").exists() or not self.kernel.bus.virtfns(d):
+            raise FileNotFoundError(f"{pf_bdf} is not a PF with VFs in the fake tree")
+        with self.kernel.tree.state() as state:
+            self.kernel.bus.disable_vfs(state, d)
+        try:
+            yield
+        finally:
+            with self.kernel.tree.state() as state:
+                self.kernel.bus.enable_vfs(state, d, kind)
+
     def remove_firmware(self) -> None:
         """Delete every firmware file (a PF coming up then fails with EFAULT)."""
         shutil.rmtree(self.prefix / "lib" / "firmware", ignore_errors=True)
+
+
+class FunctionPresence:
+    """An emulated function that leaves a fake tree and comes back, as a VF does across
+    its PF's restart (:class:`fakedev.device.Presence`, given to the device model).
+
+    Args:
+        prefix: the fake tree (the directory that plays ``/``).
+        bdf: the ivshmem function presenting the endpoint.
+    """
+
+    def __init__(self, prefix: str | os.PathLike[str], bdf: str) -> None:
+        self._prefix = Path(prefix)
+        self.bdf = bdf
+        self._spec: EmulatedSpec | None = None
+
+    def remove(self) -> None:
+        """The function disappears from the tree (remembered for :meth:`restore`)."""
+        kernel = FakeKernel(self._prefix)
+        d = kernel.tree.dev_dir(self.bdf)
+        if not d.is_dir():
+            return
+        self._spec = EmulatedSpec(
+            self.bdf,
+            Path(os.readlink(d / "resource2")),
+            driver=kernel.tree.driver(d),
+            numa_node=int(kernel.tree.text(d / "numa_node")),
+        )
+        kernel.remove_function(self.bdf)
+
+    def restore(self) -> None:
+        """The function comes back, as it was presented."""
+        if self._spec is not None:
+            _add_emulated(FakeKernel(self._prefix), self._spec)
+            self._spec = None
 
 
 def _add_pf(kernel: FakeKernel, spec: PfSpec) -> None:

@@ -278,5 +278,6 @@ class QatPfDriver:
         rp = self.tree.load()["rp2srv"].get(d.name)
         if rp is None:
             raise kernel_error(errno.EINVAL, real)
-        served = services.ring_services(services.configured(d) or "")
+        generation = self.tree.pf(d).generation
+        served = services.ring_services(services.configured(d) or "", generation)
         return f"{served[rp % len(served)]}\n".encode()

@@ -157,7 +157,8 @@ class Telemetry:
         lines.append(row("sample_cnt", reads))
         if rp is not None:
             lines.append(f"{'rp_num':<23}{rp:>20}")
-            served = services.ring_services(services.configured(d) or "")
+            generation = self.tree.pf(d).generation
+            served = services.ring_services(services.configured(d) or "", generation)
             lines.append(f"{'service_type':<23}{served[rp % len(served)]:>20}")
         for i, name in enumerate(counters):
             # Deterministic, distinct, growing with each sample.

@@ -106,6 +106,11 @@ class Tree:
         except FileNotFoundError:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, flags, mode)
+        except PermissionError:
+            # A tree its (unprivileged) user owns: the kernel still rewrites its own
+            # read-only files, as root's writes would.
+            os.chmod(path, 0o600)
+            fd = os.open(path, flags, mode)
         try:
             os.write(fd, data)
             os.fchmod(fd, mode)  # the mode of an existing file, and past the umask

@@ -9,7 +9,8 @@ Conventions (docs/design.md#conventions):
 * data on stdout, diagnostics on stderr; errors as ``qathw: <what>: <hint>``;
 * exit 0 on success (an empty list is a success), 1 on failure, 2 on usage errors;
 * every inspection command takes ``--json`` and prints one document with
-  ``schema_version``.
+  ``schema_version`` (the field names are one vocabulary across commands:
+  docs/admin.md#json).
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar, TextIO
 
+from qathw import __version__
 from qathw.errors import QatError
 
-JSON_SCHEMA_VERSION = 1
+# 2: status uses list's names (class_name, bdf, numa_node), PCI ids are "0x4940" strings,
+# root actions print {"ok", "changes": [...]} (docs/admin.md#json).
+JSON_SCHEMA_VERSION = 2
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -120,6 +124,7 @@ def build_parser(commands: Sequence[type[Command]] | None = None) -> argparse.Ar
         prog="qathw",
         description="Intel QuickAssist Technology toolkit",
     )
+    parser.add_argument("--version", action="version", version=f"qathw {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for cls in commands if commands is not None else discover_commands():
         _register(sub, cls)

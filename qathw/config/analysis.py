@@ -99,7 +99,7 @@ def check(
 
     Args:
         devices: each device with its parsed configuration file.
-        strict: warnings of the alias kind (``NumCyInstances``) become errors.
+        strict: every warning becomes an error (``config check --strict``).
         cpu_count: check CoreAffinity against this many CPUs (``None``: no check).
         expect: what the application needs (R21): its section, for how many processes.
 

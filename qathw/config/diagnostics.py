@@ -8,7 +8,8 @@ of our own parser are ``P1`` .. and further checks the catalogue does not name a
 Severity means what the driver does with the file:
 
 * ``error``: ``adf_ctl`` or the kernel refuses the file, or the setting can never work;
-* ``warning``: accepted, but very likely not what the author meant;
+* ``warning``: accepted, but very likely not what the author meant (``--strict`` makes
+  every warning an error, as ``-Werror`` does);
 * ``info``: worth knowing, changes nothing.
 """
 
@@ -101,8 +102,8 @@ class Diagnostic:
         hint: what to do about it, or ``None``.
         file: the file, when the finding is about one.
         line / column: 1-based position, when known.
-        strict_error: a warning that ``--strict`` turns into an error (the Programmer's
-            Guide spelling ``NumCyInstances``).
+        strict_error: a warning that is an error elsewhere too (the Programmer's Guide
+            spelling ``NumCyInstances``); ``--strict`` makes every warning an error.
     """
 
     rule: str
@@ -145,8 +146,11 @@ class Diagnostic:
 
 
 def strictened(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
-    """The diagnostics as ``--strict`` sees them: strict-error warnings become errors."""
-    return [replace(d, severity=Severity.ERROR) if d.strict_error else d for d in diagnostics]
+    """The diagnostics as ``--strict`` sees them: every warning becomes an error."""
+    return [
+        replace(d, severity=Severity.ERROR) if d.severity is Severity.WARNING else d
+        for d in diagnostics
+    ]
 
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:

@@ -10,9 +10,14 @@ checks):
   on some devices);
 * a ``LimitDevAccess = 1`` section exists on every device, and in any case on the first
   one (the QAT1.7.L.4.8 / QAT20 "first caller" shortcut hands out ``S_DEV<first>_INT_0``
-  without checking that it exists).
+  without checking that it exists);
+* one user section has the same ``NumberCyInstances`` and ``NumberDcInstances`` on every
+  device that defines it.
 
-The driver accepts all of these, so they are warnings.
+The driver accepts all of these, so they are warnings; ``config check --strict`` makes
+them errors, as Intel's Kubernetes QAT device plugin did: its kernel mode (releases up to
+v0.33; ``cmd/qat_plugin/kerneldrv/kerneldrv.go``, ``driverConfig.update`` and
+``parseConfigs``) refused such a set of files, and each message quotes its error.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from dataclasses import dataclass
 from qathw.config.devices import DeviceRef
 from qathw.config.diagnostics import Diagnostic, Severity
 from qathw.config.validate import DeviceConfig
+
+#: Who refuses what the driver takes (the messages quote it).
+PLUGIN = "Intel's Kubernetes QAT device plugin (kernel mode) refuses this"
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,9 @@ def check_devices(
                     "R10",
                     Severity.WARNING,
                     f"[{name}] has LimitDevAccess {detail}: its internal sections mix "
-                    f"{name}_INT_i and {name}_DEV<d>_INT_i names",
+                    f"{name}_INT_i and {name}_DEV<d>_INT_i names. {PLUGIN}: "
+                    f'"Value of LimitDevAccess must be consistent across all devices in '
+                    f'{name}"',
                     "use the same LimitDevAccess on every device",
                     file=first.path,
                     line=first_sec.line,
@@ -112,7 +122,8 @@ def check_devices(
                     Severity.WARNING,
                     f"[{name}] has LimitDevAccess = 0 but NumProcesses {detail}: the shared "
                     f"names {name}_INT_i number {max(counts)}, and some holders get no "
-                    "instances on the devices with fewer",
+                    f"instances on the devices with fewer. {PLUGIN}: 'For not pinned "
+                    f'section "{name}" NumProcesses must be equal for all devices\'',
                     "use the same NumProcesses on every device",
                     file=first.path,
                     line=first_sec.line,
@@ -135,8 +146,27 @@ def check_devices(
                     f"[{name}] has LimitDevAccess = 1 but is missing on "
                     + ", ".join(f"{d.name} ({d.file_name})" for d in missing)
                     + "."
-                    + shortcut,
+                    + shortcut
+                    + f' {PLUGIN}: "Section [{name}] must be defined for all QAT devices '
+                    'since it contains LimitDevAccess=1"',
                     "define a LimitDevAccess = 1 section on every device",
+                    file=first.path,
+                    line=first_sec.line,
+                    column=1,
+                )
+            )
+        instances = {(len(s.cy), len(s.dc)) for _, s in present}
+        if len(instances) > 1:
+            detail = ", ".join(f"{len(s.cy)}/{len(s.dc)} on {d.name}" for d, s in present)
+            out.append(
+                Diagnostic(
+                    "R10",
+                    Severity.WARNING,
+                    f"[{name}] has NumberCyInstances/NumberDcInstances {detail}: a holder "
+                    f"gets a different set of instances depending on the device. {PLUGIN}: "
+                    f'"NumberCyInstances and NumberDcInstances must be consistent across '
+                    f'all devices in {name}"',
+                    "use the same instance counts on every device",
                     file=first.path,
                     line=first_sec.line,
                     column=1,

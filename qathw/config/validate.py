@@ -330,7 +330,8 @@ class _Checker:
         if self.gen is None:
             return None
         try:
-            got = values.services(self.gen, entry.value, profile_name)
+            vf = self.profile is not None and self.profile.is_vf
+            got = values.services(self.gen, entry.value, profile_name, vf=vf)
         except ServicesError as exc:
             self.diag(
                 "R2",

@@ -10,6 +10,7 @@ Each function here mirrors one piece of driver code (docs/hardware.md sections i
 * :func:`services` — the ``ServicesEnabled`` tables (docs/hardware.md#ring-capacity) and
   the ring-to-service slot map each string selects (``adf_cfg_svcs``, ``adf_4xxx_svcs``),
   one per :class:`~qathw.ids.ServicesGrammar`; a generation's grammar is one of its traits.
+  A gen4 VF's banks follow the map its PF reports instead (docs/hardware.md#ring-to-service-map).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qathw.ids import Generation, GenerationTraits, ServicesGrammar
 
@@ -165,7 +166,8 @@ PROFILES: dict[str, frozenset[str]] = {
     "COMPRESSION": frozenset({"dc", "sym", "sym;dc", "dc;sym"}),
 }
 
-# OOT QAT20 adf_4xxx_svcs (QAT20.L.1.1.50): bank b serves slot b mod 4.
+# OOT QAT20 adf_4xxx_svcs (QAT20.L.1.1.50): bank b serves slot b mod 4. Its PF sends
+# this map to its VFs too; the in-tree PF sends another (services(vf=True)).
 _QAT20_SVCS: dict[str, SlotMap] = {
     "dc": (_D, _D, _D, _D),
     "sym": (_S, _S, _S, _S),
@@ -177,6 +179,9 @@ _QAT20_SVCS: dict[str, SlotMap] = {
     "asym;sym": (_A, _S, _A, _S),
     "sym;asym": (_A, _S, _A, _S),
 }
+
+# The slot of each service a ring-to-service map names (a VF's banks).
+_RING_PAIR_SVC = {"asym": _A, "sym": _S, "dc": _D}
 
 # The generic (token) path of QAT.L.4.2x / QAT20 used for c4xxx: its default slot map.
 _SERVICE_TOKENS_SLOTS: SlotMap = (_C, _C, _N, _D)
@@ -375,13 +380,21 @@ def example_services(generation: Generation | None) -> str:
     return _GRAMMARS[generation.traits.services_grammar].example
 
 
-def services(generation: Generation, value: str, profile: str | None = None) -> Services:
+def services(
+    generation: Generation, value: str, profile: str | None = None, *, vf: bool = False
+) -> Services:
     """Read a ``ServicesEnabled`` value as the given generation's driver does.
 
     Args:
         generation: the device's generation.
         value: the value (the driver compares it exactly, case-sensitively).
         profile: gen2 ``ServicesProfile`` (QAT.L.4.2x); ``None`` or unknown = DEFAULT.
+        vf: the file is a VF's. Where VFs learn their banks' services from the PF's
+            ring-to-service map (gen4, gen6), the slot map is the in-tree PF's
+            (:meth:`qathw.ids.GenerationTraits.ring_pair_services`, what fakedev's PF
+            sends too),
+            not the QAT20 table: the device, not the file, decides what a bank serves, and
+            the two differ for ``x;dc`` (docs/hardware.md#ring-to-service-map).
 
     Returns:
         What the value enables.
@@ -390,4 +403,8 @@ def services(generation: Generation, value: str, profile: str | None = None) -> 
         ServicesError: the driver refuses the value.
     """
     traits = generation.traits
-    return _GRAMMARS[traits.services_grammar].read(traits, value, profile)
+    got = _GRAMMARS[traits.services_grammar].read(traits, value, profile)
+    if vf and traits.ring_service_map and got.slots is not None:
+        b = [_RING_PAIR_SVC[name] for name in traits.ring_pair_services(got.tokens)]
+        got = replace(got, slots=(b[0], b[1], b[2], b[3]))
+    return got

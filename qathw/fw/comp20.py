@@ -127,10 +127,24 @@ class CompLower:
         return field_set(v, int(self.abd_disabled), COMP_LOWER_ABD_BITPOS, COMP_LOWER_ABD_MASK)
 
 
-def comp_upper_value(*, nice: int = NICE_DEFAULT, lazy: int = LAZY_DEFAULT) -> int:
-    """The compression upper word's field value (stateless: only nice/lazy are set)."""
+SCB_CONTROL_DISABLE = 1  # ICP_QAT_HW_COMP_20_SCB_CONTROL_DISABLE
+
+
+def comp_upper_value(
+    *, nice: int = NICE_DEFAULT, lazy: int = LAZY_DEFAULT, scb_disabled: bool = False
+) -> int:
+    """The compression upper word's field value (stateless: nice, lazy and SCB control).
+
+    Args:
+        nice / lazy: the match lengths.
+        scb_disabled: set ``scb_ctrl`` (bit 31): static deflate sends it (DPDK
+            ``qat_comp_pmd_gen4.c``, qatlib ``dc_session.c``: 0x80020503 with the defaults).
+    """
     v = field_set(0, nice, COMP_UPPER_NICE_BITPOS, COMP_UPPER_NICE_MASK)
-    return field_set(v, lazy, COMP_UPPER_LAZY_BITPOS, COMP_UPPER_LAZY_MASK)
+    v = field_set(v, lazy, COMP_UPPER_LAZY_BITPOS, COMP_UPPER_LAZY_MASK)
+    if scb_disabled:
+        v = field_set(v, SCB_CONTROL_DISABLE, COMP_UPPER_SCB_BITPOS, COMP_UPPER_SCB_MASK)
+    return v
 
 
 def decomp_lower_value(fmt: HwDecompFormat = HwDecompFormat.DEFLATE) -> int:

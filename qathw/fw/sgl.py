@@ -13,9 +13,9 @@ import ctypes
 from qathw.fw.spans import fields_struct, span
 
 SGL_DESC_ALIGN = 8  # ICP_DESCRIPTOR_ALIGNMENT_BYTES: the list must be at least 8-byte aligned
-# Entries per list the emulated device accepts (fakedev's limit, not a firmware constant:
-# Linux uses 4, DPDK up to 16); 1024 pages of 4 KiB = 4 MiB.
-SGL_MAX_ENTRIES = 1024
+# Entries per list: qatlib refuses 256 or more (lac_buffer_desc.c, MAX_SGL_BUFFERS), so
+# no upstream stack has shown a device a longer list; qathw and fakedev stay below it.
+SGL_MAX_ENTRIES = 255
 
 
 class qat_alg_buf(ctypes.LittleEndianStructure):

@@ -66,6 +66,11 @@ class CipherAlgorithm:
     iv_size: int
 
     @property
+    def kind(self) -> str:
+        """Family and mode, as generations offer them (``aes-cbc``, ``3des-cbc``, ``aes-xts``)."""
+        return f"{self.family.value}-{self.mode.name.lower()}"
+
+    @property
     def is_stream(self) -> bool:
         """CTR: any length; the others need whole blocks (XTS: at least one block)."""
         return self.mode == CipherMode.CTR
@@ -174,6 +179,10 @@ class HmacAlgorithm:
 
 
 GCM_TAG_SIZES = (4, 8, 12, 13, 14, 15, 16)  # NIST SP 800-38D §5.2.1.2
+# Nonces of 1..128 bytes: SP 800-38D allows any length; the device takes a 12-byte IV and
+# builds J0 itself, or a 16-byte J0 the host computed from a nonce of another length
+# (qatlib's rule). cryptography's AESGCM takes 8..128; qathw also takes NIST's shorter ones.
+GCM_NONCE_SIZES = range(1, 129)
 
 
 @dataclass(frozen=True)
@@ -182,7 +191,7 @@ class AeadAlgorithm:
 
     name: str
     key_size: int
-    iv_size: int = 12
+    iv_sizes: range = GCM_NONCE_SIZES
     tag_sizes: tuple[int, ...] = GCM_TAG_SIZES
     max_aad: int = CCM_GCM_AAD_SZ_MAX
 
@@ -198,11 +207,17 @@ class AeadAlgorithm:
         return k
 
     def check_iv(self, iv: object) -> bytes:
-        """The IV (nonce) as bytes: 12 bytes, the size QAT builds J0 from itself."""
+        """The IV (nonce) as bytes, after checking its size (1..128 bytes).
+
+        Raises:
+            TypeError: not bytes-like.
+            ValueError: empty or longer than 128 bytes.
+        """
         v = as_bytes(iv, "nonce")
-        if len(v) != self.iv_size:
+        if len(v) not in self.iv_sizes:
             raise ValueError(
-                f"{self.name} on QAT takes a {self.iv_size}-byte nonce, got {len(v)} bytes"
+                f"{self.name}: the nonce must be between {self.iv_sizes[0]} and "
+                f"{self.iv_sizes[-1]} bytes, got {len(v)}"
             )
         return v
 

@@ -6,6 +6,9 @@ the session's request template, with per-op columns filled in:
 
 * on plain bytes (cipher ops): every op's data is staged in one DMA block; consecutive
   small CBC requests of one session are what the device runs multi-buffer;
+* on plain bytes (GCM ops in place, of one nonce and AAD size): data and zero-padded AAD
+  staged in one DMA block each, single pass or two-pass
+  (:class:`~qathw.service.gcm_batch.AeadBatch`);
 * on the caller's flat device buffers (cipher and single-pass GCM ops): nothing is copied.
 
 Anything else is each op prepared on its own and sent as one submission
@@ -17,47 +20,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import numpy as np
-import numpy.typing as npt
 from cryptography.exceptions import InvalidTag
 
 from qathw.dma import DmaBuffer, DmaPool
 from qathw.errors import RequestError
 from qathw.fw import common, la
-from qathw.fw.common import RESP_STATUS_OFFSET
-from qathw.fw.dtypes import numpy_dtype
+from qathw.service import columns
 from qathw.service import status as st
 from qathw.service.buffers import DATA_ALIGN, DeviceBuffer, ScatterBuffer, as_view, lines
 from qathw.service.cd import Direction
+from qathw.service.columns import CIPHER as _CIPHER
+from qathw.service.columns import MID as _MID
+from qathw.service.columns import SPC as _SPC
+from qathw.service.columns import block as _block
+from qathw.service.columns import failures as _failures
 from qathw.service.completion import Rows, Work
-from qathw.service.operations import AeadOp, CipherOp, Op
+from qathw.service.gcm_batch import AeadBatch
+from qathw.service.operations import AeadOp, CipherOp, Op, stage_aad
 from qathw.service.placed import PlacedSetup
 from qathw.service.work import Many, One
 
 T = TypeVar("T")
-
-
-# The request blocks whose fields a batch fills, as numpy forms of their qathw.fw layouts.
-_MID = numpy_dtype(common.icp_qat_fw_comn_req_mid)  # buffer addresses and lengths
-_CIPHER = numpy_dtype(la.icp_qat_fw_la_cipher_req_params)  # the cipher region
-_SPC = numpy_dtype(la.icp_qat_fw_la_cipher_20_req_params)  # single pass: AAD and tag
-_IV_OFF, _IV_SZ = la.REQ_CIPHER_IV_OFFSET, la.REQ_CIPHER_IV_SZ
-
-
-def _block(rows: Rows, offset: int, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-    """The ``dtype`` block at ``offset`` of every row, as a column of records.
-
-    A view: setting one of its fields writes that field of every request at once.
-    """
-    view: npt.NDArray[Any] = rows[:, offset : offset + dtype.itemsize].view(dtype)[:, 0]
-    return view
-
-
-def _failures(responses: Rows) -> list[int]:
-    failed: list[int] = np.flatnonzero(responses[:, RESP_STATUS_OFFSET] & st.ERROR_MASK).tolist()
-    return failed
 
 
 class _CipherBatch:
@@ -93,8 +79,7 @@ class _CipherBatch:
         self._what = what
         self.n = n
         self._copy_in(range(n))
-        rows = np.empty((n, len(template)), np.uint8)
-        rows[:] = np.frombuffer(template, np.uint8)
+        rows = columns.from_template(template, n)
         iova = np.uint64(self._block.iova) + offsets.astype(np.uint64)
         mid = _block(rows, common.REQ_MID_OFFSET, _MID)
         mid["src_data_addr"] = mid["dest_data_addr"] = iova  # in place
@@ -102,9 +87,7 @@ class _CipherBatch:
         region = _block(rows, la.CIPHER_REQ_PARAMS_OFFSET, _CIPHER)
         region["cipher_offset"] = 0
         region["cipher_length"] = lengths
-        iv_end = _IV_OFF + len(ivs[0])
-        rows[:, _IV_OFF:iv_end] = np.frombuffer(b"".join(ivs), np.uint8).reshape(n, -1)
-        rows[:, iv_end : _IV_OFF + _IV_SZ] = 0
+        columns.set_ivs(rows, b"".join(ivs), len(ivs[0]))
         self.rows = rows
 
     def _copy_in(self, indices: Sequence[int]) -> None:
@@ -171,39 +154,36 @@ class _BufferBatch:
 
     __slots__ = ("_aad", "_keep", "_pool", "_replayable", "_verify", "_what", "n", "rows")
 
-    def __init__(self, pool: DmaPool, placed: PlacedSetup, columns: _Columns, what: str) -> None:
-        n = len(columns.src)
+    def __init__(self, pool: DmaPool, placed: PlacedSetup, cols: _Columns, what: str) -> None:
+        n = len(cols.src)
         self.n = n
         self._pool: DmaPool | None = pool
         self._what = what
         self._verify = placed.setup.verify  # GCM decryption: a failed check is InvalidTag
-        self._keep = columns.keep
-        self._replayable = columns.replayable
+        self._keep = cols.keep
+        self._replayable = cols.replayable
         self._aad: DmaBuffer | None = None
-        rows = np.empty((n, len(placed.template)), np.uint8)
-        rows[:] = np.frombuffer(placed.template, np.uint8)
+        rows = columns.from_template(placed.template, n)
         mid = _block(rows, common.REQ_MID_OFFSET, _MID)
-        mid["src_data_addr"] = columns.src
-        mid["dest_data_addr"] = columns.dst
-        mid["src_length"] = columns.src_len
-        mid["dst_length"] = columns.dst_len
+        mid["src_data_addr"] = cols.src
+        mid["dest_data_addr"] = cols.dst
+        mid["src_length"] = cols.src_len
+        mid["dst_length"] = cols.dst_len
         region = _block(rows, la.CIPHER_REQ_PARAMS_OFFSET, _CIPHER)
         region["cipher_offset"] = 0
-        region["cipher_length"] = columns.length
-        iv = b"".join(columns.iv)
-        size = len(columns.iv[0])
-        rows[:, _IV_OFF : _IV_OFF + size] = np.frombuffer(iv, np.uint8).reshape(n, size)
+        region["cipher_length"] = cols.length
+        columns.set_ivs(rows, b"".join(cols.iv), len(cols.iv[0]))
         # GCM here is single pass (a fast setup): its AAD and tag addresses are spc_* fields.
         spc = _block(rows, la.CIPHER_REQ_PARAMS_OFFSET, _SPC)
-        if columns.digest:
-            spc["spc_auth_res_addr"] = columns.digest
-        aad = columns.aad
+        if cols.digest:
+            spc["spc_auth_res_addr"] = cols.digest
+        aad = cols.aad
         if aad and aad[0]:
             slot = lines(len(aad[0]))
             self._aad = pool.alloc(slot * n, align=DATA_ALIGN)
             view = self._aad.view
             for k, a in enumerate(aad):
-                view[k * slot : k * slot + len(a)] = a
+                stage_aad(view[k * slot : (k + 1) * slot], a)
             at = np.uint64(self._aad.iova) + np.arange(n, dtype=np.uint64) * np.uint64(slot)
             spc["spc_aad_addr"] = at
         self.rows = rows
@@ -260,11 +240,12 @@ def _buffer_columns(
             if (
                 op.direction is not first.direction
                 or len(op.aad) != len(first.aad)
+                or len(op.nonce) != len(first.nonce)
                 or (op.out is None) != (first.out is None)
             ):
                 return None
             body = op.body
-            cols.iv.append(op.nonce)
+            cols.iv.append(op.iv)
             cols.aad.append(op.aad)
             encrypt = op.direction is Direction.ENCRYPT
             if out is not None:
@@ -316,11 +297,51 @@ def _cipher_batch(ops: Sequence[Op[object]], first: CipherOp[object]) -> Work[ob
     return _CipherBatch(first.channel.pool, placed.template, sources, ivs, what)
 
 
+def _aead_bytes_batch(ops: Sequence[Op[object]], first: AeadOp[object]) -> Work[object] | None:
+    """GCM ops of one session on plain bytes, in place, of one nonce and AAD size, or None.
+
+    Each op was checked when it was made (nonce, AAD, offer), and they share a setup.
+    """
+    direction, aad_size, nonce_size = first.direction, len(first.aad), len(first.nonce)
+    sources: list[bytes | memoryview] = []
+    ivs: list[bytes] = []
+    aads: list[bytes] = []
+    for op in ops:
+        if (
+            type(op) is not AeadOp
+            or op.setups is not first.setups
+            or op.direction is not direction
+            or op.out is not None
+            or len(op.aad) != aad_size
+            or len(op.nonce) != nonce_size
+        ):
+            return None
+        data = op.data
+        if type(data) is not bytes:  # bytes as they are; other bytes-likes as a byte view
+            if isinstance(data, DeviceBuffer | ScatterBuffer | list | tuple):
+                return None
+            data = as_view(data)
+        sources.append(data)
+        ivs.append(op.iv)
+        aads.append(op.aad)
+    placed = first.setups.get((direction, aad_size, True, nonce_size))
+    what = f"{first.algorithm.name} {direction.value}"
+    encrypt = direction is Direction.ENCRYPT
+    pool = first.channel.pool
+    return AeadBatch(
+        pool, placed, sources, ivs, aads, tag=first.tag_size, encrypt=encrypt, what=what
+    )
+
+
 def _aead_batch(ops: Sequence[Op[object]], first: AeadOp[object]) -> Work[object] | None:
-    """GCM ops of one session on flat device buffers as one array, or None."""
+    """GCM ops of one session as one array (flat device buffers, or plain bytes), or None."""
     if type(first.data) is not DeviceBuffer:
-        return None
-    placed = first.setups.get((first.direction, len(first.aad), first.out is None))
+        if isinstance(first.data, ScatterBuffer | list | tuple):
+            return None
+        return _aead_bytes_batch(ops, first)
+    placed = first.setups.get(
+        (first.direction, len(first.aad), first.out is None, len(first.nonce))
+    )
     cols = _buffer_columns(ops, first)
     if cols is None or not placed.fast:
         return None

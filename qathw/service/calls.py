@@ -79,7 +79,25 @@ def submit_batch(
         ValueError: no ops.
         RingFullError / DeviceRestartError / DeviceFatalError: as :func:`submit`.
     """
-    work = batch_work(ops)
+    return submit_work(channel, batch_work(ops), callback, block=block, timeout=timeout)
+
+
+def submit_work(
+    channel: Channel,
+    work: Work[T],
+    callback: Callable[[Handle[list[T]]], object] | None = None,
+    *,
+    block: bool = True,
+    timeout: float | None = None,
+) -> Handle[list[T]]:
+    """Send work already built as one batch (a session's many-call builds its own).
+
+    The channel owns ``work`` once it takes it; if sending raises before that, ``work``
+    is released here.
+
+    Raises:
+        RingFullError / DeviceRestartError / DeviceFatalError: as :func:`submit`.
+    """
     with _Sending(channel, work):
         return channel.submit(work, single=False, callback=callback, block=block, timeout=timeout)
 

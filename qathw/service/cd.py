@@ -7,23 +7,25 @@ that is fixed for a session, so it is built once here as a :class:`LaSetup` (CD 
 a 128-byte request template); :mod:`qathw.service.wire` then fills the per-operation
 fields of a copy of the template.
 
-The target is a gen4 (4xxx) endpoint, and the CD forms follow DPDK's choices there
-(docs/hardware.md#content-descriptors):
+Which slice runs a cipher is the endpoint's (:class:`~qathw.service.offers.EndpointOffer`,
+from the generation table; a builder told nothing assumes a whole gen4 endpoint). The
+forms follow the upstream stacks (docs/hardware.md#content-descriptors):
 
-* AES-CBC, DES-CBC, 3DES-CBC, AES-XTS: the legacy cipher slice (8-byte config, key);
-  decryption with ``KEY_CONVERT`` (the slice derives the decryption key schedule).
-* AES-CTR: the UCS slice (16-byte config, key padded to 16 bytes); always the encrypt
-  direction.
-* AES-GCM: single pass on the UCS slice (one CIPHER command in AEAD mode) by default;
-  the two-pass form (CTR cipher block + GALOIS_128 auth block, CIPHER_HASH to encrypt
-  and HASH_CIPHER to decrypt) on request.
-* SHA: auth mode 0 with the FIPS initial state; HMAC: mode 1 with precomputed states.
+* the legacy cipher slice (8-byte config, key): AES-CBC everywhere; on gen2 also AES-CTR,
+  AES-XTS (key1 ‖ key2), DES-CBC, 3DES-CBC and the two-pass GCM cipher block; decryption
+  with ``KEY_CONVERT`` (the slice derives the decryption key schedule).
+* the UCS slice (16-byte config, key padded to 16 bytes), gen4: AES-CTR (always the
+  encrypt direction), AES-XTS in the kernel's form (only key1 goes to the device,
+  decryption gets the reversed key with ``NO_CONVERT``, and the caller encrypts the tweak
+  with key2 itself: :meth:`LaSetup.ucs_xts_tweak`), and the GCM cipher block.
+* AES-GCM: single pass (one CIPHER command in AEAD mode, gen4) for 12-byte nonces where
+  the endpoint offers it; otherwise two-pass (CTR cipher block + GALOIS_128 auth block,
+  CIPHER_HASH to encrypt and HASH_CIPHER to decrypt), which also takes a J0 the host
+  computed from a nonce of any other length.
+* SHA: auth mode 0 with the FIPS initial state; HMAC: mode 1 with precomputed states;
+  ``inner_res_sz`` is the (truncated) digest size, as Linux and DPDK set it.
 * Blocks are packed tightly, as DPDK does; ``content_desc_params_sz`` is the CD size in
   quadwords, rounded up.
-
-XTS can also be built in the kernel's gen4 form (``form=SliceForm.UCS``): only key1 goes to
-the device, decryption gets the reversed key with ``NO_CONVERT``, and the caller
-encrypts the tweak with key2 itself (:meth:`LaSetup.ucs_xts_tweak`).
 
 Compression needs no CD: the gen4 slice configuration words travel inline in the
 request (:func:`compression_session`).
@@ -51,6 +53,7 @@ from qathw.fw.common import (
     comn_req_flags,
     next_curr,
 )
+from qathw.ids import SliceForm
 from qathw.service.algorithms import (
     AeadAlgorithm,
     CipherAlgorithm,
@@ -64,6 +67,7 @@ from qathw.service.algorithms import (
     cipher,
     lookup,
 )
+from qathw.service.offers import GCM_SPC_NONCE_SIZE, GEN4, EndpointOffer
 
 
 class Direction(enum.Enum):
@@ -86,11 +90,19 @@ class ChainOrder(enum.Enum):
     HASH_THEN_CIPHER = "hash-then-cipher"
 
 
-class SliceForm(enum.Enum):
-    """Which cipher slice layout a CD uses (``serv_specif_flags`` SLICE_TYPE)."""
-
-    LEGACY = "legacy"
-    UCS = "ucs"
+__all__ = [
+    "ChainOrder",
+    "CompDirection",
+    "CompSetup",
+    "Direction",
+    "LaSetup",
+    "SliceForm",
+    "auth_session",
+    "chain_session",
+    "cipher_session",
+    "compression_session",
+    "gcm_session",
+]
 
 
 _put_cd_addr = REQ_CD_ADDR_FIELD.pack_into
@@ -252,10 +264,6 @@ def _cipher_block(
     return _CipherBlock(data, key_qw, alg.block_size // 8, form)
 
 
-def _default_form(alg: CipherAlgorithm) -> SliceForm:
-    return SliceForm.UCS if alg.mode == hw.CipherMode.CTR else SliceForm.LEGACY
-
-
 @dataclass(frozen=True)
 class _AuthBlock:
     data: bytes
@@ -279,7 +287,9 @@ def _auth_block(alg: HashAlgorithm | HmacAlgorithm, key: bytes | None, digest: i
     st1 = state1.ljust(_round8(len(state1)), b"\0")
     st2 = state2.ljust(_round8(len(state2)), b"\0")
     setup = _auth_setup(hw.auth_config(mode, h.auth_algo, digest), counter)
-    return _AuthBlock(setup + st1 + st2, len(st1), len(st2), digest, h.digest_size)
+    # inner_res_sz is the truncated size, as Linux (qat_alg_aead_init_enc_session) and DPDK
+    # (qat_sym_cd_auth_set) set it.
+    return _AuthBlock(setup + st1 + st2, len(st1), len(st2), digest, digest)
 
 
 def _galois_block(key: bytes, aad_size: int, tag: int) -> _AuthBlock:
@@ -326,6 +336,7 @@ def cipher_session(
     direction: Direction,
     *,
     form: SliceForm | None = None,
+    offer: EndpointOffer = GEN4,
 ) -> LaSetup:
     """A cipher-only session (command CIPHER).
 
@@ -333,16 +344,17 @@ def cipher_session(
         name: a cipher from the catalogue (``aes-128-cbc``, ``des-cbc``, ...).
         key: the key (XTS: key1 ‖ key2; 3DES: 8, 16 or 24 bytes).
         direction: encrypt or decrypt.
-        form: override the slice layout (AES only; the default follows DPDK on gen4).
+        form: the slice, if not the endpoint's default for this cipher.
+        offer: what the endpoint runs.
 
     Raises:
-        UnsupportedAlgorithmError: ``name`` is not a supported cipher, or ``form`` is UCS
-            for DES/3DES (the UCS slice does AES only).
+        UnsupportedAlgorithmError: ``name`` is not a supported cipher, or the endpoint
+            does not run it (on ``form``).
         ValueError / TypeError: bad key.
     """
     alg = cipher(name)
     k = alg.check_key(key)
-    form = _check_form(alg, form)
+    form = offer.cipher_form(alg, form)
     blk = _cipher_block(alg, k, direction, form)
     flags = la.la_flags(iv_inline=True, slice_type=_slice_type(form))
     req = _header(la.LaCmd.CIPHER, flags)
@@ -359,16 +371,6 @@ def cipher_session(
         block_size=1 if alg.is_stream else alg.block_size,
         tweak_key=tweak,
     )
-
-
-def _check_form(alg: CipherAlgorithm, form: SliceForm | None) -> SliceForm:
-    if form is None:
-        return _default_form(alg)
-    if form == SliceForm.UCS and alg.family != Family.AES:
-        raise UnsupportedAlgorithmError(
-            f"{alg.name} cannot use the UCS slice", hint="the UCS slice runs AES only"
-        )
-    return form
 
 
 def _slice_type(form: SliceForm) -> int:
@@ -469,6 +471,7 @@ def chain_session(
     digest_size: int | None = None,
     digest_in_buffer: bool = False,
     form: SliceForm | None = None,
+    offer: EndpointOffer = GEN4,
 ) -> LaSetup:
     """A cipher + hash chain in one request (CIPHER_HASH or HASH_CIPHER).
 
@@ -484,7 +487,8 @@ def chain_session(
         verify: compare the digest instead of producing it.
         digest_size: truncate the digest.
         digest_in_buffer: the digest sits right after the auth region, in the data.
-        form: cipher slice layout override (AES only).
+        form: the cipher's slice, if not the endpoint's default.
+        offer: what the endpoint runs.
 
     Raises:
         UnsupportedAlgorithmError / ValueError / TypeError: as the single sessions.
@@ -494,7 +498,7 @@ def chain_session(
     aalg = auth(auth_name)
     ak = _check_auth_key(aalg, auth_key)
     digest = aalg.check_digest_size(digest_size)
-    form = _check_form(calg, form)
+    form = offer.cipher_form(calg, form)
     cblk = _cipher_block(calg, ck, direction, form)
     ablk = _auth_block(aalg, ak, digest)
     flags = la.la_flags(
@@ -531,14 +535,19 @@ def gcm_session(
     *,
     tag_size: int = 16,
     aad_size: int = 0,
-    single_pass: bool = True,
+    single_pass: bool | None = None,
+    nonce_size: int = GCM_SPC_NONCE_SIZE,
     digest_in_buffer: bool = False,
+    offer: EndpointOffer = GEN4,
 ) -> LaSetup:
-    """An AES-GCM session with a 12-byte nonce.
+    """An AES-GCM session for nonces of one size.
 
     Encrypt produces the tag; decrypt verifies it (a mismatch fails the operation with
     the CRYPTO status). The AAD length is part of the session, as in DPDK: the device
     reads it from the CD (two-pass) or the cipher config and request (single pass).
+    A 12-byte nonce goes to the device as the IV (``GCM_IV_LEN_12``); for any other size
+    the request carries the 16-byte J0 the host computes (:mod:`qathw.service.gcmj0`),
+    which only the two-pass form takes.
 
     Args:
         name: ``aes-128-gcm``, ``aes-192-gcm`` or ``aes-256-gcm``.
@@ -546,27 +555,34 @@ def gcm_session(
         direction: encrypt or decrypt.
         tag_size: 4, 8 or 12..16 bytes.
         aad_size: bytes of associated data each operation supplies (0..240).
-        single_pass: the gen4 one-command form (default) or the two-pass form.
+        single_pass: the one-command form (``None``: where the endpoint offers it).
+        nonce_size: bytes of nonce each operation supplies (12: the device builds J0).
         digest_in_buffer: the tag sits in the data right after the ciphertext.
+        offer: what the endpoint runs.
 
     Raises:
-        UnsupportedAlgorithmError / ValueError / TypeError: bad name, key, tag or AAD size.
+        UnsupportedAlgorithmError: the endpoint does not run GCM in that form.
+        ValueError / TypeError: bad name, key, tag, AAD or nonce size.
     """
     alg = aead(name)
     k = alg.check_key(key)
     tag = alg.check_tag_size(tag_size)
     aad = alg.check_aad_size(aad_size)
+    alg.check_iv(bytes(nonce_size))
+    offer.check_gcm_nonce(alg, nonce_size)
+    spc, form = offer.gcm_form(alg, single_pass)
+    iv12 = nonce_size == GCM_SPC_NONCE_SIZE
     enc = direction == Direction.ENCRYPT
-    if single_pass:
+    if spc and iv12:
         cd, template = _gcm_single_pass(alg, k, enc, tag, aad, digest_in_buffer)
     else:
-        cd, template = _gcm_two_pass(alg, k, enc, tag, aad, digest_in_buffer)
+        cd, template = _gcm_two_pass(alg, k, enc, tag, aad, digest_in_buffer, form, iv12)
     return LaSetup(
         cd,
         template,
         cipher=alg,
         direction=direction,
-        iv_size=alg.iv_size,
+        iv_size=GCM_SPC_NONCE_SIZE if iv12 else hw.AES_BLK_SZ,
         digest_size=tag,
         verify=not enc,
         digest_in_buffer=digest_in_buffer,
@@ -608,15 +624,28 @@ def _gcm_single_pass(
 
 
 def _gcm_two_pass(
-    alg: AeadAlgorithm, key: bytes, enc: bool, tag: int, aad: int, in_buffer: bool
+    alg: AeadAlgorithm,
+    key: bytes,
+    enc: bool,
+    tag: int,
+    aad: int,
+    in_buffer: bool,
+    form: SliceForm,
+    iv12: bool,
 ) -> tuple[bytes, bytes]:
     config = hw.cipher_config(hw.CipherMode.CTR, alg.hw_algo)  # CTR encrypts both ways
-    legacy = SliceForm.LEGACY
-    cblk = _CipherBlock(_cipher_config(config, legacy) + key, len(key) // 8, 2, legacy)
+    slice_key = key
+    if form == SliceForm.UCS:  # gen4: the UCS slice, its key padded to 16 bytes (DPDK is_ucs)
+        slice_key = key + bytes(hw.round_up(len(key), 16) - len(key))
+    state_qw = hw.AES_BLK_SZ // 8  # the IV or J0 state is a whole block either way
+    cblk = _CipherBlock(
+        _cipher_config(config, form) + slice_key, len(slice_key) // 8, state_qw, form
+    )
     ablk = _galois_block(key, aad, tag)
     flags = la.la_flags(
         iv_inline=True,
-        gcm_iv_len_12=True,
+        gcm_iv_len_12=iv12,
+        slice_type=_slice_type(form),
         proto=la.PROTO_GCM,
         ret_auth_res=enc,
         cmp_auth_res=not enc,
@@ -712,7 +741,8 @@ def compression_session(
             lllbd_disabled=static,
         )
         words[0] = comp20.to_wire(lower.value())
-        words[1] = comp20.to_wire(comp20.comp_upper_value())
+        # Static: SCB disabled, as DPDK (qat_comp_pmd_gen4.c) and qatlib (dc_session.c) send it.
+        words[1] = comp20.to_wire(comp20.comp_upper_value(scb_disabled=static))
         req.comp_pars.req_par_flags = comp.comp_req_param_flags(
             sop=True, eop=True, bfinal=True, cnv=True, cnv_recovery=True
         )
@@ -724,8 +754,9 @@ def compression_session(
         hdr.service_cmd_id = comp.CompCmd.DECOMPRESS
         words[0] = comp20.to_wire(comp20.decomp_lower_value())
         words[1] = 0
+        # CNV on decompression too, as current DPDK (qat_comp.c) and Linux (qat_comp_req.h) do.
         req.comp_pars.req_par_flags = comp.comp_req_param_flags(
-            sop=True, eop=True, bfinal=True, cnv=False
+            sop=True, eop=True, bfinal=True, cnv=True, cnv_recovery=True
         )
         req.comp_cd_ctrl.next_curr_id = next_curr(Slice.DRAM_WR, Slice.COMP)
     req.comp_pars.initial_crc32 = 0

@@ -68,7 +68,9 @@ from qathw.fw.common import (
     RESP_OPAQUE_FIELD,
     RESP_OPAQUE_OFFSET,
 )
+from qathw.service import offers
 from qathw.service import status as st
+from qathw.service.offers import EndpointOffer
 from qathw.transport.interrupts import BankInterrupt
 from qathw.transport.mailbox import PfEvent
 from qathw.transport.ring import RESPONSE_DTYPE, RingPair, RingPairEvent, RingPairState
@@ -265,6 +267,8 @@ class Channel:
         defects: reads the endpoint's defect record (emulated endpoints keep one, and
             answer "fakedev failed here" with a code no firmware uses); ``None`` or a reader
             that finds no record leaves responses to the device status alone.
+        offer: what the endpoint runs (sessions refuse the rest before sending);
+            ``None``: a whole gen4 endpoint.
     """
 
     def __init__(
@@ -278,8 +282,10 @@ class Channel:
         resubmit: bool = True,
         timeout: float | None = 30.0,
         defects: Callable[[], Defect | None] | None = None,
+        offer: EndpointOffer | None = None,
     ) -> None:
         self.pair = pair
+        self.offer = offer or offers.GEN4
         self.pool = pool
         self.owner = owner
         self.name = name

@@ -45,6 +45,7 @@ from qathw.service.buffers import DATA_ALIGN, DeviceBuffer, ScatterBuffer, lines
 from qathw.service.cd import ChainOrder, SliceForm
 from qathw.service.completion import Channel, Handle
 from qathw.service.compression import CompressionSession
+from qathw.service.offers import EndpointOffer
 from qathw.service.operations import Op
 from qathw.service.sessions import (
     AeadSession,
@@ -375,9 +376,15 @@ class CyInstance(Instance):
         return self._track(HashSession(self.channel, name, key, digest_size=digest_size))
 
     def aead(
-        self, algorithm: str, key: object, *, tag_size: int = 16, single_pass: bool = True
+        self,
+        algorithm: str,
+        key: object,
+        *,
+        tag_size: int = 16,
+        single_pass: bool | None = None,
     ) -> AeadSession:
-        """An AES-GCM session (``aes-128-gcm``...), used like ``cryptography``'s AESGCM."""
+        """An AES-GCM session (``aes-128-gcm``...), used like ``cryptography``'s AESGCM
+        (``single_pass=None``: single pass where the endpoint offers it)."""
         s = AeadSession(self.channel, algorithm, key, tag_size=tag_size, single_pass=single_pass)
         return self._track(s)
 
@@ -554,6 +561,7 @@ def _channel(
         resubmit=resubmit,
         timeout=timeout,
         defects=ep.fakedev_defect,
+        offer=EndpointOffer(ep.kind.generation, ep.kind.class_name, ep.capabilities),
     )
 
 

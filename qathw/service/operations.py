@@ -25,8 +25,8 @@ from qathw.dma import DmaBuffer, DmaPool
 from qathw.errors import OutputOverflowError, RequestError
 from qathw.fw import comp
 from qathw.fw.common import RESP_HDR_FLAG_CNV, RESP_HDR_FLAGS_OFFSET, RESP_STATUS_OFFSET, Status
+from qathw.service import gcmj0, wire
 from qathw.service import status as st
-from qathw.service import wire
 from qathw.service.algorithms import AeadAlgorithm, CipherAlgorithm, as_bytes
 from qathw.service.buffers import (
     DATA_ALIGN,
@@ -43,6 +43,7 @@ from qathw.service.buffers import (
 )
 from qathw.service.cd import CompDirection, CompSetup, Direction
 from qathw.service.completion import Channel
+from qathw.service.offers import GCM_SPC_NONCE_SIZE
 from qathw.service.placed import PlacedSetup, Setups
 from qathw.service.results import ChainResult, DcResult
 from qathw.service.work import One
@@ -51,6 +52,8 @@ T_co = TypeVar("T_co", covariant=True)  # an op's result
 D_co = TypeVar("D_co", covariant=True)  # an op's output: bytes, or the caller's buffer
 
 _AUX = 256  # one small DMA block per request: digest, expected digest, AAD
+_AAD_BLOCK = 16  # the device reads GCM AAD in whole blocks
+_IV12 = GCM_SPC_NONCE_SIZE  # nonces of this size go to the device as they are
 _COUNTERS = comp.RESP_COMP_PARAM_FIELDS  # consumed, produced, CRC32, Adler-32
 _AUTH_FAILED = "Signature did not match digest."  # cryptography's InvalidSignature text
 
@@ -129,6 +132,19 @@ def _aux(pool: DmaPool, staged: list[Staged]) -> DmaBuffer:
         for s in staged:
             s.release()
         raise
+
+
+def stage_aad(view: memoryview, aad: bytes) -> None:
+    """Write ``aad`` at the start of ``view`` and zero it up to the next 16-byte boundary.
+
+    The device reads GCM associated data in whole 16-byte blocks and hashes every byte
+    it reads (qatlib ``lac_sym_alg_chain.c`` pads the AAD buffer to a block multiple; a
+    two-pass request says ``aad_sz = round16(len)``), and DMA memory is reused: stale
+    bytes after a short AAD would enter GHASH (docs/hardware.md#la-request).
+    """
+    n = len(aad)
+    view[:n] = aad
+    view[n : n + (-n % _AAD_BLOCK)] = bytes(-n % _AAD_BLOCK)
 
 
 def _failed(raw: bytes) -> bool:
@@ -347,16 +363,19 @@ class AeadOp(_LaOp[D_co]):
     Attributes:
         setups / direction: the session's setups, which way.
         nonce / aad: the nonce and associated data.
+        iv: what the request carries: the nonce if it is 12 bytes, else the J0 the host
+            computed from it (:mod:`~qathw.service.gcmj0`).
         body: bytes of plaintext or ciphertext (the data less the tag's room).
         tag_size: bytes of tag.
     """
 
-    __slots__ = ("aad", "algorithm", "body", "direction", "nonce", "setups", "tag_size")
+    __slots__ = ("aad", "algorithm", "body", "direction", "iv", "nonce", "setups", "tag_size")
 
     def __init__(
         self,
-        setups: Setups[tuple[Direction, int, bool], PlacedSetup],
+        setups: Setups[tuple[Direction, int, bool, int], PlacedSetup],
         algorithm: AeadAlgorithm,
+        hash_subkey: int,
         tag_size: int,
         direction: Direction,
         nonce: object,
@@ -365,6 +384,8 @@ class AeadOp(_LaOp[D_co]):
         out: object,
     ) -> None:
         self.nonce = algorithm.check_iv(nonce)
+        setups.channel.offer.check_gcm_nonce(algorithm, len(self.nonce))
+        self.iv = gcmj0.j0(hash_subkey, self.nonce) if len(self.nonce) != _IV12 else self.nonce
         self.aad = b"" if associated_data is None else as_bytes(associated_data, "associated_data")
         algorithm.check_aad_size(len(self.aad))
         length = _length(data)
@@ -400,7 +421,7 @@ class AeadOp(_LaOp[D_co]):
         tag = self.tag_size
         encrypt = self.direction is Direction.ENCRYPT
         in_buffer = self.out is None  # in place: the tag sits right after the data
-        setup = self.setups.get((self.direction, len(self.aad), in_buffer))
+        setup = self.setups.get((self.direction, len(self.aad), in_buffer, len(self.nonce)))
         user = isinstance(self.data, DeviceBuffer | ScatterBuffer)
         src, dst, staged = self._stage(tag if encrypt and in_buffer and not user else 0)
         body = self.body
@@ -410,7 +431,7 @@ class AeadOp(_LaOp[D_co]):
         digest_iova: int | None = None
         if self.aad:
             block = _aux(self.channel.pool, staged)
-            block.view[: len(self.aad)] = self.aad
+            stage_aad(block.view, self.aad)
             aux.append(block)
             aad_iova = block.iova
         if dst is not None:
@@ -432,7 +453,7 @@ class AeadOp(_LaOp[D_co]):
 
         if self._flat(setup, src, dst):
             return self._build_flat(
-                setup, src, dst, staged, aux, finish, body, self.nonce, aad_iova, digest_iova
+                setup, src, dst, staged, aux, finish, body, self.iv, aad_iova, digest_iova
             )
         return self._build(
             setup,
@@ -441,7 +462,7 @@ class AeadOp(_LaOp[D_co]):
             staged,
             aux,
             finish,
-            iv=self.nonce,
+            iv=self.iv,
             cipher_length=cipher_length,
             digest_iova=digest_iova,
             aad_iova=aad_iova,

@@ -32,11 +32,11 @@ Authentication failures raise what ``cryptography`` raises: ``InvalidTag`` for G
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Generic, Self, TypeVar, overload
+from collections.abc import Callable, Hashable, Sequence
+from typing import Generic, Self, TypeVar, cast, overload
 
 from qathw.dma import DmaPool
-from qathw.service import calls, cd
+from qathw.service import calls, cd, gcm_batch, gcmj0
 from qathw.service.algorithms import (
     AeadAlgorithm,
     CipherAlgorithm,
@@ -47,9 +47,11 @@ from qathw.service.algorithms import (
     auth,
     cipher,
 )
+from qathw.service.batches import batch_work
 from qathw.service.buffers import Data, UserBuffer
 from qathw.service.cd import ChainOrder, Direction, SliceForm
-from qathw.service.completion import Channel
+from qathw.service.completion import Channel, Handle, Work
+from qathw.service.offers import GCM_SPC_NONCE_SIZE
 from qathw.service.operations import AeadOp, ChainOp, CipherOp, HashOp
 from qathw.service.placed import PlacedSetup, Setups, placed_setups
 from qathw.service.results import ChainResult
@@ -112,10 +114,11 @@ class CipherSession(Session[Direction, PlacedSetup]):
         channel: where it runs.
         algorithm: catalogue name (``aes-128-cbc``, ``des-cbc``, ``aes-256-xts``...).
         key: the key (XTS: key1 ‖ key2).
-        form: cipher slice layout override (AES only).
+        form: the slice, if not the endpoint's default for this cipher.
 
     Raises:
-        UnsupportedAlgorithmError: not a supported cipher.
+        UnsupportedAlgorithmError: not a supported cipher, or one the endpoint does not run
+            (on ``form``): the error names the generation and what it offers.
         ValueError / TypeError: a bad key.
     """
 
@@ -123,12 +126,16 @@ class CipherSession(Session[Direction, PlacedSetup]):
         self, channel: Channel, algorithm: str, key: object, *, form: SliceForm | None = None
     ) -> None:
         alg = cipher(algorithm)
+        offer = channel.offer
+        form = offer.cipher_form(alg, form)  # what the endpoint does not run, before the key
         checked = alg.check_key(key)
         super().__init__(
             placed_setups(
                 channel,
                 alg.name,
-                lambda direction: cd.cipher_session(alg.name, checked, direction, form=form),
+                lambda direction: cd.cipher_session(
+                    alg.name, checked, direction, form=form, offer=offer
+                ),
             )
         )
         self.algorithm: CipherAlgorithm = alg
@@ -272,25 +279,34 @@ class HashSession(Session[bool, PlacedSetup]):
         calls.perform(self.channel, self.verify_op(data, signature), timeout=timeout)
 
 
-class AeadSession(Session[tuple[Direction, int, bool], PlacedSetup]):
+class AeadSession(Session[tuple[Direction, int, bool, int], PlacedSetup]):
     """AES-GCM with its key, used like ``cryptography``'s ``AESGCM``.
 
     ``encrypt(nonce, data, associated_data)`` returns ciphertext ‖ tag;
     ``decrypt(nonce, data, associated_data)`` takes ciphertext ‖ tag, returns the plaintext
-    or raises ``InvalidTag``. The device takes a 12-byte nonce and at most 240 bytes of
-    associated data. On a device buffer in place, encryption expects the plaintext
+    or raises ``InvalidTag``. Nonces are 1..128 bytes: a 12-byte one goes to the device,
+    which builds J0 from it; for any other length the host computes J0 and the request
+    goes two-pass, as qatlib sends it. At most 240 bytes of associated data, staged
+    zero-padded to a whole 16-byte block (the device reads whole blocks).
+    On a device buffer in place, encryption expects the plaintext
     followed by ``tag_size`` bytes of room for the tag (and leaves ciphertext ‖ tag);
     out of place, ``data`` is just the plaintext and ``out`` gets ciphertext ‖ tag.
+    Many messages of bytes at once: :meth:`encrypt_many`, :meth:`decrypt_many` and
+    :meth:`submit_many` check them once and send them as one array of requests, without
+    an op object each (:mod:`~qathw.service.gcm_batch`).
 
     Args:
         channel: where it runs.
         algorithm: ``aes-128-gcm``, ``aes-192-gcm`` or ``aes-256-gcm``.
         key: the AES key.
         tag_size: bytes of tag (4, 8, 12..16).
-        single_pass: gen4's one-command form (default) or the two-pass chain.
+        single_pass: the one-command form for 12-byte nonces (``None``: where the endpoint
+            offers it; ``False``: always the two-pass chain).
 
     Raises:
-        UnsupportedAlgorithmError / ValueError / TypeError: bad name, key or tag size.
+        UnsupportedAlgorithmError: the endpoint does not run GCM (in the form asked for);
+            the error names the generation and what it offers.
+        ValueError / TypeError: bad name, key or tag size.
     """
 
     def __init__(
@@ -300,28 +316,33 @@ class AeadSession(Session[tuple[Direction, int, bool], PlacedSetup]):
         key: object,
         *,
         tag_size: int = 16,
-        single_pass: bool = True,
+        single_pass: bool | None = None,
     ) -> None:
         alg = aead(algorithm)
         checked = alg.check_key(key)
         tag = alg.check_tag_size(tag_size)
+        offer = channel.offer
+        spc, _ = offer.gcm_form(alg, single_pass)  # refuses a form the endpoint lacks now
 
-        def build(key: tuple[Direction, int, bool]) -> cd.LaSetup:
-            direction, aad_size, in_buffer = key
+        def build(key: tuple[Direction, int, bool, int]) -> cd.LaSetup:
+            direction, aad_size, in_buffer, nonce_size = key
             return cd.gcm_session(
                 alg.name,
                 checked,
                 direction,
                 tag_size=tag,
                 aad_size=aad_size,
-                single_pass=single_pass,
+                single_pass=spc,
+                nonce_size=nonce_size,
                 digest_in_buffer=in_buffer,
+                offer=offer,
             )
 
         super().__init__(placed_setups(channel, alg.name, build))
         self.algorithm: AeadAlgorithm = alg
         self.tag_size = tag
-        self._cds.get((Direction.ENCRYPT, 0, True))  # builds a CD now: a bad form fails here
+        self._hash_subkey = gcmj0.hash_subkey(checked)  # for J0 of nonces not 12 bytes long
+        self._cds.get((Direction.ENCRYPT, 0, True, GCM_SPC_NONCE_SIZE))  # a bad form fails now
 
     def _op(
         self,
@@ -335,6 +356,7 @@ class AeadSession(Session[tuple[Direction, int, bool], PlacedSetup]):
         return AeadOp(
             self._cds,
             self.algorithm,
+            self._hash_subkey,
             self.tag_size,
             direction,
             nonce,
@@ -477,6 +499,137 @@ class AeadSession(Session[tuple[Direction, int, bool], PlacedSetup]):
         op = self._op(Direction.DECRYPT, nonce, data, associated_data, out)
         return calls.perform(self.channel, op, timeout=timeout)
 
+    def submit_many(
+        self,
+        nonces: Sequence[object],
+        data: Sequence[object],
+        associated_data: object = None,
+        *,
+        decrypt: bool = False,
+        callback: Callable[[Handle[list[bytes]]], object] | None = None,
+        block: bool = True,
+        timeout: float | None = None,
+    ) -> Handle[list[bytes]]:
+        """Send many encryptions (or decryptions) of bytes as one batch, without op objects.
+
+        The batch form of :meth:`encrypt_op` on bytes, in place: the arguments are checked
+        once for the batch, and ops of one nonce size and one AAD length go to the device
+        as one array of requests (others go one by one, with the same results).
+
+        Args:
+            nonces: one nonce per op.
+            data: one bytes-like per op: plaintexts, or (``decrypt``) ciphertext ‖ tag.
+            associated_data: ``None``, one bytes-like for every op, or a list or tuple of
+                them (``None`` entries allowed), one per op.
+            decrypt: decrypt and verify instead of encrypting.
+            callback: called with the handle when the batch is done (from ``poll``).
+            block: wait for room on the ring instead of raising ``RingFullError``.
+            timeout: seconds ``block`` may wait (``None``: the channel's default).
+
+        Returns:
+            One handle; ``result()`` is the outputs in order (ciphertext ‖ tag, or
+            plaintexts). A failed tag fails its own op only:
+            ``result(return_exceptions=True)`` gives ``InvalidTag`` in its place.
+
+        Raises:
+            ValueError: no ops; ``nonces`` and ``data`` (or a list of AADs) of different
+                lengths; a nonce or AAD size GCM refuses.
+            TypeError: a nonce, data item or AAD that is not bytes-like (device buffers
+                go through :meth:`encrypt_op` and ``instance.perform_batch``).
+            InvalidTag: (``decrypt``) data shorter than a tag, as ``cryptography``.
+            UnsupportedAlgorithmError: the endpoint does not run GCM with such nonces.
+            RingFullError / DeviceRestartError / DeviceFatalError: as ``instance.submit``.
+        """
+        self._check_open()
+        direction = Direction.DECRYPT if decrypt else Direction.ENCRYPT
+        work: Work[bytes] | None = gcm_batch.many(
+            self._cds,
+            self.algorithm,
+            self._hash_subkey,
+            self.tag_size,
+            direction,
+            nonces,
+            data,
+            associated_data,
+        )
+        if work is None:  # nonce or AAD sizes differ: each size is a setup of its own
+            aads = (
+                associated_data
+                if isinstance(associated_data, list | tuple)
+                else [associated_data] * len(nonces)
+            )
+            ops = [
+                self._op(direction, n, d, a, None)
+                for n, d, a in zip(nonces, data, aads, strict=True)
+            ]
+            work = cast(Work[bytes], batch_work(ops))  # ops on bytes give bytes
+        return calls.submit_work(self.channel, work, callback, block=block, timeout=timeout)
+
+    def encrypt_many(
+        self,
+        nonces: Sequence[object],
+        plaintexts: Sequence[object],
+        associated_data: object = None,
+        *,
+        timeout: float | None = None,
+    ) -> list[bytes]:
+        """Encrypt many plaintexts now, as one batch: ciphertext ‖ tag of each, in order.
+
+        ``[s.encrypt(n, p, associated_data) for ...]`` in one submission, without op
+        objects (see :meth:`submit_many`).
+
+        Args:
+            nonces: one nonce per plaintext.
+            plaintexts: bytes-like objects.
+            associated_data: ``None``, one bytes-like for all, or one per plaintext.
+            timeout: seconds to wait (``None``: the channel's default).
+
+        Returns:
+            The ciphertexts with their tags (an empty list for no plaintexts).
+
+        Raises:
+            ValueError / TypeError / UnsupportedAlgorithmError: see :meth:`submit_many`.
+            RequestTimeoutError: no answer in time.
+            RequestError: the device reported an error for an op (the first such).
+        """
+        if not nonces and not plaintexts:
+            return []
+        handle = self.submit_many(nonces, plaintexts, associated_data, timeout=timeout)
+        return handle.result(timeout)
+
+    def decrypt_many(
+        self,
+        nonces: Sequence[object],
+        ciphertexts: Sequence[object],
+        associated_data: object = None,
+        *,
+        timeout: float | None = None,
+    ) -> list[bytes]:
+        """Decrypt and verify many ciphertexts (each ciphertext ‖ tag) now, as one batch.
+
+        Args:
+            nonces: one nonce per ciphertext.
+            ciphertexts: bytes-like objects, each ciphertext ‖ tag.
+            associated_data: ``None``, one bytes-like for all, or one per ciphertext.
+            timeout: seconds to wait (``None``: the channel's default).
+
+        Returns:
+            The plaintexts, in order (an empty list for no ciphertexts).
+
+        Raises:
+            InvalidTag: a tag does not match (the first such; the other ops still ran:
+                ``submit_many(..., decrypt=True).result(return_exceptions=True)`` tells
+                which).
+            ValueError / TypeError / UnsupportedAlgorithmError: see :meth:`submit_many`.
+            RequestTimeoutError: no answer in time.
+        """
+        if not nonces and not ciphertexts:
+            return []
+        handle = self.submit_many(
+            nonces, ciphertexts, associated_data, decrypt=True, timeout=timeout
+        )
+        return handle.result(timeout)
+
 
 class ChainSession(Session[tuple[Direction, bool], PlacedSetup]):
     """A cipher and a hash in one request, in either order.
@@ -491,7 +644,7 @@ class ChainSession(Session[tuple[Direction, bool], PlacedSetup]):
         auth_algorithm / auth_key: the hash or HMAC (no key for a plain hash).
         order: which slice runs first.
         digest_size: truncate the digest.
-        form: cipher slice layout override (AES only).
+        form: the cipher's slice, if not the endpoint's default.
 
     Raises:
         UnsupportedAlgorithmError / ValueError / TypeError: as the single sessions.
@@ -515,6 +668,8 @@ class ChainSession(Session[tuple[Direction, bool], PlacedSetup]):
             raise TypeError(f"order must be a ChainOrder, not {type(order).__name__}")
         ckey = calg.check_key(cipher_key)
         size = aalg.check_digest_size(digest_size)
+        offer = channel.offer
+        form = offer.cipher_form(calg, form)
 
         def build(key: tuple[Direction, bool]) -> cd.LaSetup:
             direction, verify = key
@@ -528,6 +683,7 @@ class ChainSession(Session[tuple[Direction, bool], PlacedSetup]):
                 verify=verify,
                 digest_size=size,
                 form=form,
+                offer=offer,
             )
 
         super().__init__(placed_setups(channel, f"{calg.name}+{aalg.name}", build))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qathw.errors import RingConfigError
-from qathw.fw.common import RESP_DEFAULT_SZ
+from qathw.fw.common import ASYM_REQ_SZ, REQ_DEFAULT_SZ, RESP_DEFAULT_SZ
 from qathw.ids import Generation
 
 # --- ring sizes (docs/hardware.md#ring-config) -----------------------------------------
@@ -36,6 +36,44 @@ RING_NEAR_WATERMARK_512 = 0x08  # near-full watermark of response rings (512 byt
 # the arbiter so).
 RESPONSE_SIZE = RESP_DEFAULT_SZ
 HEAD_WRITE_THRESHOLD = 32  # QAT_CSR_HEAD_WRITE_THRESH / MIN_RESPONSES_PER_HEAD_WRITE
+
+# gen2 has no ring-to-service map: a VF's request rings serve fixed services, asym (64-byte
+# requests) on rings 0 and 1, bulk services on the others (DPDK ``qat_gen1_qps``).
+GEN2_ASYM_TX_RINGS = (0, 1)
+
+# --- interrupt coalescing (docs/hardware.md#interrupts) ---------------------------------
+
+INT_COL_CTL_ENABLE = 0x8000_0000  # bit 31: coalescing on (ETR_CSR_INTR_COL_CTL_ENABLE)
+INT_COL_CTL_DELCNT_MASK = 0xFFFF  # bits 15:0: the delay count (ICP_INT_COL_CTL_DELCNT_MASK)
+INT_COL_CTL_NS_PER_COUNT = 256  # 256 CPP cycles of an assumed 1 GHz clock per count
+INT_COL_DEFAULT_TIMER_NS = 10_000  # qatlib's ICP_INT_COL_DEFAULT_TIMER_NS
+
+
+def int_col_ctl(timer_ns: int) -> int:
+    """The INT_COL_CTL value for a coalescing delay of ``timer_ns`` (qatlib's arithmetic).
+
+    Args:
+        timer_ns: nanoseconds; 0 turns coalescing off (an interrupt per response).
+
+    Returns:
+        0, or bit 31 with the delay count, clamped to 1..0xFFFF as qatlib clamps it.
+    """
+    if timer_ns <= 0:
+        return 0
+    count = min(max(timer_ns // INT_COL_CTL_NS_PER_COUNT, 1), INT_COL_CTL_DELCNT_MASK)
+    return INT_COL_CTL_ENABLE | count
+
+
+def coalescing_delay_ns(value: int) -> int | None:
+    """How long the device holds a ring's interrupt for INT_COL_CTL ``value``.
+
+    Returns:
+        ``None`` when coalescing is off (bit 31 clear: every response interrupts at
+        once), else the delay in nanoseconds.
+    """
+    if not value & INT_COL_CTL_ENABLE:
+        return None
+    return (value & INT_COL_CTL_DELCNT_MASK) * INT_COL_CTL_NS_PER_COUNT
 
 
 def ring_bytes(code: int) -> int:
@@ -212,6 +250,17 @@ class CsrLayout:
         if self.base_in_64b_units:
             return value << 6, value & ((1 << code) - 1) == 0
         return value, value & (ring_bytes(code) - 1) == 0
+
+    def fixed_request_size(self, tx_ring: int) -> int | None:
+        """Request size of ``tx_ring`` where the generation fixes it by ring number.
+
+        Returns:
+            64 or 128 on gen2 (no ring-to-service map: rings 0 and 1 are asym); ``None``
+            where a ring-to-service map decides per bank (gen4).
+        """
+        if self.generation.traits.ring_service_map:
+            return None
+        return ASYM_REQ_SZ if tx_ring in GEN2_ASYM_TX_RINGS else REQ_DEFAULT_SZ
 
 
 # fmt: off

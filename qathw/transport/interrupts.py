@@ -2,8 +2,12 @@
 
 A :class:`BankInterrupt` is one response ring's interrupt as an eventfd the application
 can give to ``select``/``epoll``/``loop.add_reader``. The driver enables the ring's
-coalesced interrupt in its bank (``INT_COL_EN`` bit, ``INT_COL_CTL`` bit 31, as Linux's
-``adf_enable_ring_irq`` does) and then, in its service loop: clear the eventfd, take the
+interrupt in its bank (``INT_COL_EN`` bit, then ``INT_COL_CTL``, as Linux's
+``adf_enable_ring_irq`` does). ``INT_COL_CTL`` bit 31 turns on *coalescing*: the device
+then holds the interrupt for the delay in the low bits (units of 256 CPP cycles). qathw
+writes qatlib's default of 10 µs, not Linux's 0x27FF (about 2.6 ms, a latency no
+epoll waiter wants; docs/hardware.md#interrupts). In its service loop it clears the
+eventfd, takes the
 responses, and wait on the fd again only when the ring was empty. That order loses no
 wake-up: a response posted after the clear signals the fd again.
 
@@ -37,6 +41,7 @@ from qathw.errors import DeviceError
 from qathw.mmio import Mmio
 from qathw.transport import irqproto
 from qathw.transport.bank import Bank
+from qathw.transport.csr import INT_COL_DEFAULT_TIMER_NS, int_col_ctl
 
 _EPOCH = emulated.qathw_emu_control.backend_epoch.offset
 _BACKEND_STATE = emulated.qathw_emu_control.backend_state.offset
@@ -146,7 +151,7 @@ class BankInterrupt:
         bank: the bank of the ring.
         rx_ring: the response ring.
         fd: the eventfd (owned: closed by :meth:`close`).
-        timer: the coalescing timer in ``INT_COL_CTL``.
+        timer_ns: the coalescing delay (0: an interrupt per response, no coalescing).
     """
 
     def __init__(
@@ -155,14 +160,14 @@ class BankInterrupt:
         rx_ring: int,
         fd: int,
         *,
-        timer: int = irqproto.INT_COL_CTL_TIMER_DEFAULT,
+        timer_ns: int = INT_COL_DEFAULT_TIMER_NS,
     ) -> None:
         self.bank = bank
         self.rx_ring = rx_ring
         self._fd: int | None = fd
         os.set_blocking(fd, False)  # clear() must never block
         self._mask = 1 << rx_ring
-        self._timer = timer
+        self._col_ctl = int_col_ctl(timer_ns)
         self._enabled = False
 
     def fileno(self) -> int:
@@ -176,10 +181,11 @@ class BankInterrupt:
         return self._fd is None
 
     def enable(self) -> None:
-        """Turn the ring's interrupt on: ``INT_COL_EN`` bit, then ``INT_COL_CTL`` enable."""
+        """Turn the ring's interrupt on: ``INT_COL_EN`` bit, then ``INT_COL_CTL`` (the
+        coalescing delay)."""
         layout, mmio = self.bank.layout, self.bank.mmio
         mmio.write32(layout.int_col_en, mmio.read32(layout.int_col_en) | self._mask)
-        mmio.write32(layout.int_col_ctl, irqproto.INT_COL_CTL_ENABLE | self._timer)
+        mmio.write32(layout.int_col_ctl, self._col_ctl)
         self._enabled = True
 
     def disable(self) -> None:

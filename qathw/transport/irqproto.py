@@ -12,8 +12,9 @@ QEMU its doorbell eventfds:
 * a driver sends :data:`REQUEST` (magic, version, bank) and gets :data:`REPLY` (magic,
   version, status: 0 or an errno) with one eventfd in ``SCM_RIGHTS`` when the status is 0;
 * the backend writes that eventfd whenever it posts responses on a response ring of the
-  bank whose interrupt the driver enabled (``INT_COL_EN`` bit of the ring and
-  ``INT_COL_CTL`` bit 31), as the hardware raises the bank's interrupt.
+  bank whose interrupt the driver enabled (``INT_COL_EN`` bit of the ring), at once or
+  after the coalescing delay of ``INT_COL_CTL``, as the hardware raises the bank's
+  interrupt.
 
 Both sides import this module: the layout is defined once.
 """
@@ -26,8 +27,6 @@ MAGIC = b"QIRQ"
 VERSION = 1
 REQUEST = struct.Struct("<4sHH")  # magic, version, bank
 REPLY = struct.Struct("<4sHh")  # magic, version, status (0 or an errno)
-INT_COL_CTL_ENABLE = 0x8000_0000  # INT_COL_CTL bit 31: coalesced interrupts on
-INT_COL_CTL_TIMER_DEFAULT = 0x27FF  # Linux's default coalescing timer (docs/hardware.md#interrupts)
 
 
 def socket_name(epoch: int) -> bytes:

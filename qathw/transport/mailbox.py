@@ -3,10 +3,17 @@
 Requests go out on VM2PF and are acknowledged by the PF clearing INT; the answer is then
 in PF2VM, which the VF acknowledges by clearing INT there. The PF may also speak first:
 RESTARTING, RESTARTED and FATAL_ERROR arrive on PF2VM at any time. :meth:`Mailbox.poll`
-picks those up (ring pairs call it as they submit and poll) and hands them to the
-subscribers, in order, after acknowledging them; the mailbox itself answers RESTARTING
-with RESTARTING_COMPLETE once every subscriber has quiesced, and after RESTARTED it
-sends INIT again if it had sent it before.
+picks those up (out of band: the endpoint calls it when a look is due, never per request)
+and hands them to the subscribers, in order, after acknowledging them; the mailbox itself
+answers RESTARTING with RESTARTING_COMPLETE once every subscriber has quiesced (a PF of
+protocol version 5 or later waits for it), which also ends this VF's INIT: the PF then
+disables SR-IOV, and the function is gone until the endpoint reopens it
+(docs/hardware.md#device-restart). A PF2VM that reads all-ones is a function that is gone
+(:attr:`Mailbox.gone`).
+
+The PF acknowledges a request first and answers later, overwriting PF2VM without looking
+(Linux ``adf_gen4_pfvf_recv``, ``adf_gen4_pfvf_send``): so after the acknowledgement the
+VF waits for PF2VM INT with the answer's type, and never trusts what PF2VM held before.
 
 A send that is waiting for its acknowledgement keeps taking notifications, so a PF that
 holds a notification in PF2VM (and therefore will not take the request yet) never
@@ -27,6 +34,7 @@ from qathw.transport import pfvf
 from qathw.transport.csr import CsrLayout
 from qathw.transport.pfvf import BlkRespType, Pf2VfType, RingService, Vf2PfType
 
+ALL_ONES = 0xFFFF_FFFF  # a read of a function that is gone
 DEFAULT_TIMEOUT = 1.0  # generous: a fake backend may be asleep in its idle back-off
 
 
@@ -88,9 +96,20 @@ class Mailbox:
         self._dispatching = False
         self.pf_version: int | None = None
         self._initialised = False
+        self._vintmsk = layout.vintmsk_pf2vm
         self.restarting = False
         self.failed = False
+        self.gone = False
         pmisc.write32(layout.vintmsk_pf2vm, 1)  # masked: we poll, as qatlib does
+
+    def reset(self) -> None:
+        """Start over on a new function (after a restart): nothing negotiated, nothing
+        pending, PF2VF interrupts masked again (a new function's registers are 0)."""
+        self._events.clear()
+        self.pf_version = None
+        self._initialised = False
+        self.restarting = self.failed = self.gone = False
+        self._mmio.write32(self._vintmsk, 1)
 
     @property
     def initialised(self) -> bool:
@@ -113,6 +132,9 @@ class Mailbox:
         """Acknowledge and queue a PF-initiated message waiting in PF2VM, if there is one."""
         word = self._mmio.read32(self._pf2vm)
         if not word & pfvf.PFVF_INT:
+            return False
+        if word == ALL_ONES:
+            self.gone = True  # not a message: the function is gone (PCIe reads all-ones)
             return False
         event = _NOTIFICATIONS.get(pfvf.msg_type(word))  # type: ignore[call-overload]
         if event is None:
@@ -146,14 +168,16 @@ class Mailbox:
         if event is PfEvent.RESTARTING:
             self.restarting = True
             self._notify(event)  # subscribers quiesce first ...
-            if self.pf_version is None or self.pf_version >= pfvf.COMPAT_THIS_VERSION:
-                self._send(pfvf.encode(Vf2PfType.RESTARTING_COMPLETE))  # ... then we say so
+            if self.pf_version is None or self.pf_version >= pfvf.COMPAT_FALLBACK:
+                try:
+                    self._send(pfvf.encode(Vf2PfType.RESTARTING_COMPLETE))  # ... then we say so
+                except MailboxError:
+                    pass  # the PF stopped waiting and removed the function: nothing to say
+                self._initialised = False  # RESTARTING_COMPLETE ends INIT on the PF side
         elif event is PfEvent.RESTARTED:
             self.restarting = False
             self.failed = False
-            if self._initialised:
-                self._send(pfvf.encode(Vf2PfType.INIT))
-            self._notify(event)
+            self._notify(event)  # the endpoint reopens the function and sends INIT again
         else:
             self.failed = True
             self._notify(event)
@@ -169,7 +193,14 @@ class Mailbox:
         mmio = self._mmio
         mmio.write32(self._vm2pf, word)
         deadline = time.monotonic() + self.timeout
-        while mmio.read32(self._vm2pf) & pfvf.PFVF_INT:
+        while (ack := mmio.read32(self._vm2pf)) & pfvf.PFVF_INT:
+            if ack == ALL_ONES:
+                self.gone = True
+                raise MailboxError(
+                    f"the function is gone (its registers read all-ones) while sending "
+                    f"message {word:#010x}",
+                    hint="the device is restarting; it is reopened when it comes back",
+                )
             self._take_notification()
             if time.monotonic() > deadline:
                 mmio.write32(self._vm2pf, 0)  # withdraw it, so it is not taken later
@@ -186,6 +217,11 @@ class Mailbox:
                 mmio.write32(self._pf2vm, answer & ~pfvf.PFVF_INT & 0xFFFF_FFFF)
                 return answer
             self._take_notification()
+            if self.gone:
+                raise MailboxError(
+                    f"the function went away before answering message {word:#010x}",
+                    hint="the device is restarting; it is reopened when it comes back",
+                )
             if time.monotonic() > deadline:
                 raise MailboxError(
                     f"the PF acknowledged message {word:#010x} but sent no {expect.name}",

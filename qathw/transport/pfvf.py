@@ -19,6 +19,7 @@ import enum
 from dataclasses import dataclass
 
 from qathw.fw.common import ASYM_REQ_SZ, REQ_DEFAULT_SZ
+from qathw.ids import Generation
 
 PFVF_INT = 0x1
 PFVF_MSGORIGIN_SYSTEM = 0x2
@@ -30,6 +31,8 @@ MSGDATA_MASK = 0xFFFFFF
 COMPAT_THIS_VERSION = 5  # ADF_PFVF_COMPAT_THIS_VERSION (fallback / restarting)
 COMPAT_CAPABILITIES = 2
 COMPAT_RING_TO_SVC_MAP = 4
+# ADF_PFVF_COMPAT_FALLBACK: RESTARTING_COMPLETE, RESTARTED and FATAL_ERROR exist from here on
+COMPAT_FALLBACK = 5
 LEGACY_VERSION = 0x11  # what a PF answers to the legacy VERSION_REQ
 
 
@@ -269,7 +272,7 @@ RING_SVC_MAP_VERSION = 1
 DEFAULT_RING_SVC_MAP = 0x071C  # ASYM, SYM, ASYM, SYM
 DC_ONLY_RING_SVC_MAP = 0x0492
 
-# In the order banks are given services when two alternate (asym first: the hardware default).
+# cfg_services names of the ring-to-service map's codes.
 _SERVICE_NAMES = {"asym": RingService.ASYM, "sym": RingService.SYM, "dc": RingService.COMP}
 # A bank's request slots are its service's message size (PKE's for ASYM, else the default).
 ASYM_REQUEST_SIZE = ASYM_REQ_SZ
@@ -297,13 +300,18 @@ def encode_ring_service_map(services: tuple[RingService, ...] | list[RingService
     return value
 
 
-def ring_service_map_from_names(text: str) -> int:
-    """The map for a ``cfg_services``-style list (``sym;asym``, ``sym;dc``, ``dc``...).
+def ring_service_map_from_names(text: str, generation: int = Generation.GEN4) -> int:
+    """The map the in-tree PF sends for a ``cfg_services``-style list (``sym;dc``, ``dc``...).
 
-    The list is a set, as for the kernel (``asym;sym`` = ``sym;asym``). Two services
-    alternate over the four banks in a fixed order (asym, then sym, then dc), so
-    ``sym;asym`` gives the hardware default ASYM, SYM, ASYM, SYM (0x071C) and ``sym;dc``
-    gives SYM, COMP, SYM, COMP; one service takes all four banks.
+    The list is a set, as for the kernel (``asym;sym`` = ``sym;asym``). Which bank serves
+    which service is :meth:`qathw.ids.GenerationTraits.ring_pair_services`, the rule qathw's
+    configuration analysis lays a VF's banks out by too: on gen4 ``sym;asym`` gives the
+    hardware default ASYM, SYM, ASYM, SYM (0x071C) and ``sym;dc`` COMP, SYM, COMP, SYM;
+    one service takes all four banks.
+
+    Args:
+        text: the services.
+        generation: the PF's generation; fakedev emulates gen4 (4xxx) VFs.
 
     Raises:
         ValueError: an unknown service name, a repeated one, or more than two.
@@ -316,8 +324,8 @@ def ring_service_map_from_names(text: str) -> int:
     unknown = [n for n in names if n not in _SERVICE_NAMES]
     if unknown:
         raise ValueError(f"unknown service '{unknown[0]}'; use sym, asym or dc")
-    services = [svc for name, svc in _SERVICE_NAMES.items() if name in names]
-    return encode_ring_service_map([services[b % len(services)] for b in range(4)])
+    banks = Generation(generation).traits.ring_pair_services(names)
+    return encode_ring_service_map([_SERVICE_NAMES[name] for name in banks])
 
 
 def request_size(service: RingService) -> int:

@@ -16,10 +16,18 @@ At most slots - 1 requests are in flight (a full ring must not look empty). A ba
 does not fit raises :class:`~qathw.errors.RingFullError` and nothing is sent, or, with
 ``partial=True``, as much as fits is sent (back-pressure, like DPDK's burst clamp).
 
-If the endpoint has a mailbox, the pair learns of device restarts through it: on
-RESTARTING it collects the responses already written, counts the rest of its in-flight
-requests as lost (they will get no response) and refuses new work; on RESTARTED it
-programs its rings again. Callers hear of both through :meth:`RingPair.add_listener`.
+No register is read on the data path (docs/hardware.md#ring-csrs): on hardware an MMIO
+read is an uncached PCIe round trip, and DPDK and qatlib read none there either. Submit
+writes the tail; poll reads ring memory and writes the head. Device events (the PF/VF
+mailbox, a function that went away) and ring exceptions (``EXP_STAT``) are looked at out
+of band: by :meth:`RingPair.check`, and by an empty poll when the endpoint's ``watch``
+says a look is due (at most once per interval).
+
+The endpoint tells the pair of device events (:meth:`RingPair.device_event`): on
+RESTARTING (or the function gone) it collects the responses already written, counts the
+rest of its in-flight requests as lost (they will get no response) and refuses new work;
+on RESTARTED (the function back and reopened) it programs its rings again. Callers hear
+of both through :meth:`RingPair.add_listener`.
 """
 
 from __future__ import annotations
@@ -117,7 +125,9 @@ class RingPair:
         slots: messages per ring (the same for both rings).
         request_size: bytes per request (128; 64 on asym banks).
         pool: where the buffers came from (freed on close), or ``None``.
-        mailbox: the endpoint's mailbox, for restart and fatal-error notifications.
+        watch: called by an empty poll; looks for device events when a look is due
+            (rate-limited by the endpoint) and returns whether it looked, so the pair then
+            reads its ring exception status too.
         head_write_threshold: responses to accumulate before writing the RX HEAD CSR;
             at most ``slots - 1``. Default: 32, or ``slots // 2`` when smaller.
         diagnose: returns the device's own error text, if it keeps one (emulated
@@ -134,7 +144,7 @@ class RingPair:
         slots: int,
         request_size: int = REQ_DEFAULT_SZ,
         pool: DmaPool | None = None,
-        mailbox: Mailbox | None = None,
+        watch: Callable[[], bool] | None = None,
         head_write_threshold: int | None = None,
         diagnose: Callable[[], str | None] | None = None,
     ) -> None:
@@ -164,7 +174,8 @@ class RingPair:
         self._tx_buf = tx_buf
         self._rx_buf = rx_buf
         self._pool = pool
-        self._mailbox = mailbox
+        self._watch = watch
+        self._refused: str | None = None  # the device's ring exception, once seen
         self._diagnose = diagnose
         self._listeners: list[Callable[[RingPairEvent], None]] = []
         # Register access on the hot path: offsets and bound methods, computed once.
@@ -192,8 +203,6 @@ class RingPair:
         self.lost = 0  # requests that got no response because of restarts or a fatal error
         self._drained: list[npt.NDArray[Any]] = []
         self.state = RingPairState.RUNNING
-        if mailbox is not None:
-            mailbox.subscribe(self._on_pf_event)
 
     @classmethod
     def create(
@@ -205,6 +214,7 @@ class RingPair:
         slots: int = DEFAULT_SLOTS,
         request_size: int = REQ_DEFAULT_SZ,
         mailbox: Mailbox | None = None,
+        watch: Callable[[], bool] | None = None,
         head_write_threshold: int | None = None,
         diagnose: Callable[[], str | None] | None = None,
         reset: bool = True,
@@ -218,7 +228,8 @@ class RingPair:
             slots: messages per ring; ``slots * request_size`` and ``slots * 32`` must be
                 ring sizes the hardware knows (powers of two, 128 bytes to 4 MiB).
             request_size: 128 (sym, dc) or 64 (asym).
-            mailbox: for device notifications, and for the ring-pair reset done first.
+            mailbox: for the ring-pair reset done first.
+            watch: see the class.
             head_write_threshold: see the class.
             diagnose: see the class.
             reset: ask the PF for a ring-pair reset of the bank before programming (when
@@ -250,7 +261,7 @@ class RingPair:
                 slots=slots,
                 request_size=request_size,
                 pool=pool,
-                mailbox=mailbox,
+                watch=watch,
                 head_write_threshold=head_write_threshold,
                 diagnose=diagnose,
             )
@@ -303,6 +314,7 @@ class RingPair:
         self._tail = self._head = self._csr_head = 0
         self.lost += self.submitted - self.completed
         self.submitted = self.completed = 0
+        self._refused = None
         self.state = RingPairState.RUNNING
         bank.arb_enable(self.tx_ring)
 
@@ -311,8 +323,6 @@ class RingPair:
         if self.state is RingPairState.CLOSED:
             return
         self.state = RingPairState.CLOSED
-        if self._mailbox is not None:
-            self._mailbox.unsubscribe(self._on_pf_event)
         bank, layout = self.bank, self.bank.layout
         if not bank.mmio.closed:
             bank.arb_disable(self.tx_ring)
@@ -348,9 +358,9 @@ class RingPair:
     # --- the data path ---------------------------------------------------------------------
 
     def _check_usable(self) -> None:
-        if self._mailbox is not None:
-            self._mailbox.poll()
         if self.state is RingPairState.RUNNING:
+            if self._refused is not None:
+                self._raise_refused()
             return
         if self.state is RingPairState.RESTARTING:
             raise DeviceRestartError(
@@ -364,12 +374,30 @@ class RingPair:
             )
         raise TransportError(f"{self!r} is closed")
 
-    def _check_device(self) -> None:
-        if self._exp_off is None or not self._read32(self._exp_off) & self._exp_bits:
+    def check(self) -> None:
+        """Look at the device now, out of band: its events (through ``watch``), then this
+        pair's ring exception status (``EXP_STAT``; any bit of its rings is an exception).
+
+        Raises:
+            TransportError: the device reports an exception on this pair's rings.
+        """
+        if self._watch is not None:
+            self._watch()
+        self._check_exceptions()
+
+    def _check_exceptions(self) -> None:
+        if self._exp_off is None or self.state is not RingPairState.RUNNING:
             return
+        value = self._read32(self._exp_off)
+        if value == ALL_ONES or not value & self._exp_bits:
+            return  # all-ones: the function is gone, which the endpoint's watch handles
         detail = self._diagnose() if self._diagnose is not None else None
+        self._refused = detail or f"EXP_STAT {value:#x}"
+        self._raise_refused()
+
+    def _raise_refused(self) -> None:
         raise TransportError(
-            f"the device refused {self!r}" + (f": {detail}" if detail else ""),
+            f"the device refused {self!r}: {self._refused}",
             hint="the ring's CSRs were changed behind qathw's back; close and recreate the pair",
         )
 
@@ -387,11 +415,10 @@ class RingPair:
         Raises:
             RingFullError: the batch does not fit and ``partial`` is false; nothing sent.
             DeviceRestartError / DeviceFatalError: the device is restarting / failed.
-            TransportError: the device reports the pair misprogrammed, or it is closed.
+            TransportError: the device reported an exception on the pair, or it is closed.
             ValueError / TypeError: the batch is not whole requests.
         """
         self._check_usable()
-        self._check_device()
         rows = as_request_rows(batch, self.request_size)
         n = int(rows.shape[0])
         free = self.capacity - (self.submitted - self.completed)
@@ -427,27 +454,32 @@ class RingPair:
 
         Raises:
             DeviceFatalError: the device failed and every response it wrote was taken.
-            TransportError: the device reports the pair misprogrammed.
+            TransportError: the device reported an exception on the pair.
         """
-        if self._mailbox is not None:
-            self._mailbox.poll()
         if self._drained:
             out = np.concatenate(self._drained)
             self._drained.clear()
             return out
         if self.state is not RingPairState.RUNNING:
+            if self._watch is not None and self.state is not RingPairState.CLOSED:
+                before = self.state
+                self._watch()  # the device's return is found out of band too
+                if self._drained or self.state is not before:
+                    return self.poll(max_responses)
             if self.state is RingPairState.FAILED:
                 raise DeviceFatalError(
                     f"{self!r}: the device reported a fatal error",
                     hint="the device needs a reset by its administrator",
                 )
             return _NO_RESPONSES
+        if self._refused is not None:
+            self._raise_refused()
         limit = self.in_flight if max_responses is None else min(max_responses, self.in_flight)
-        if limit <= 0:
-            return _NO_RESPONSES
-        out = self._take(limit)
-        if out.shape[0] == 0:
-            self._check_device()
+        out = self._take(limit) if limit > 0 else _NO_RESPONSES
+        if out.shape[0] == 0 and self._watch is not None and self._watch():
+            self._check_exceptions()  # an empty poll, and a look is due: out of band
+            if self._drained or self.state is not RingPairState.RUNNING:
+                return self.poll(max_responses)
         return out
 
     def _take(self, limit: int) -> npt.NDArray[Any]:
@@ -483,7 +515,9 @@ class RingPair:
 
     # --- device events -----------------------------------------------------------------------
 
-    def _on_pf_event(self, event: PfEvent) -> None:
+    def device_event(self, event: PfEvent) -> None:
+        """What the endpoint found out of band: RESTARTING (or the function gone),
+        RESTARTED (the function back, reopened), FATAL_ERROR."""
         if self.state is RingPairState.CLOSED:
             return
         lost = 0
@@ -503,7 +537,7 @@ class RingPair:
                 RingPairState.RESTARTING if event is PfEvent.RESTARTING else RingPairState.FAILED
             )
         elif event is PfEvent.RESTARTED:
-            self.program()  # the device was reset: the rings must be programmed again
+            self.program()  # a new function: the rings must be programmed again
         for callback in list(self._listeners):
             callback(RingPairEvent(event, lost, self))
 
@@ -514,6 +548,7 @@ class RingPair:
         )
 
 
+ALL_ONES = 0xFFFF_FFFF  # what a read of a function that is gone returns (PCIe)
 _NO_RESPONSES = np.empty(0, RESPONSE_DTYPE)
 _NO_RESPONSES.flags.writeable = False
 _WORDS_PER_RESPONSE = RESPONSE_SIZE // 4

@@ -70,8 +70,8 @@ def test_down_when_down_is_not_asked_of_the_kernel(make_fake: FakeFactory) -> No
     assert run_cli(fake, "down", PF).rc == 0
     r = run_cli(fake, "down", PF, "--json")
     assert r.rc == 0
-    doc = json.loads(r.out)
-    assert doc["changed"] is False and doc["notes"] == [f"{PF} is already down"]
+    (change,) = json.loads(r.out)["changes"]
+    assert change["changed"] is False and change["notes"] == [f"{PF} is already down"]
 
 
 def test_busy_device_refuses_down_and_says_why(make_fake: FakeFactory) -> None:
@@ -272,10 +272,12 @@ def test_bind_of_a_non_qat_function_is_refused(make_fake: FakeFactory) -> None:
     "argv",
     [
         ("down", PF),
-        ("up", PF),
-        ("services", PF, "dc"),
+        ("down", "--all"),
+        ("restart", "qat_dev0"),
+        ("services", PF, "dc", "--restart"),
         ("vfs", PF, "--disable"),
         ("bind", "0000:6b:00.1", "none"),
+        ("bind", "--all-vfs", "none"),
         ("telemetry", PF, "--enable"),
     ],
 )

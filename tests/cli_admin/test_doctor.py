@@ -96,7 +96,7 @@ def test_gen2_vfs_are_explained_as_denylisted(make_fake: FakeFactory) -> None:
     vf = by_id["vf-driver"]
     assert vf["status"] == "warn"  # some VFs are usable
     assert "16 gen2 VFs (C62x): vfio-pci refuses them (denylist" in vf["detail"]
-    assert "qathw bind 0000:6b:00.2 vfio-pci" in vf["hint"]
+    assert "qathw bind 0000:6b:00.2 0000:6b:00.4 vfio-pci (as root)" in vf["hint"]  # one call
 
 
 def test_missing_firmware_fails_for_a_pf_that_must_start(make_fake: FakeFactory) -> None:

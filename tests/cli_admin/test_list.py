@@ -69,10 +69,11 @@ def test_nothing_found_is_success_with_a_note_on_stderr(make_fake: FakeFactory) 
 
 def test_json_document(make_fake: FakeFactory) -> None:
     doc = json.loads(run_cli(make_fake("seed"), "list", "--json", "--vf").out)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     vf = doc["functions"][0]
-    assert vf["bdf"] == "0000:6b:00.1" and vf["role"] == "vf"
-    assert (vf["vendor"], vf["device"], vf["generation"]) == (0x8086, 0x4941, 4)
+    assert vf["bdf"] == "0000:6b:00.1" and vf["role"] == "vf" and vf["name"] == "qat_dev2"
+    assert (vf["vendor"], vf["device"], vf["generation"]) == ("0x8086", "0x4941", 4)
+    assert vf["qat_device"] == "0x4941" and vf["class_name"] == "4xxxvf"
     assert vf["pf"] == "0000:6b:00.0" and vf["driver"] == "vfio-pci"
     assert vf["vfio_node"].endswith(f"/dev/vfio/{vf['iommu_group']}")
     assert (vf["accel_id"], vf["inst_id"]) == (2, 0)

@@ -91,12 +91,22 @@ def test_monitor_prints_a_bind_event_as_a_json_line() -> None:
         stop.set()
         poker.join()
     assert proc.returncode == 0, err
-    ev = json.loads(out)
+    first, line = out.splitlines()
+    assert json.loads(first)["action"] == "listening"
+    ev = json.loads(line)
     assert (ev["action"], ev["bdf"], ev["driver"]) == ("bind", target.bdf, target.driver)
-    assert ev["schema_version"] == 1
+    assert ev["schema_version"] == 2
 
 
 def test_monitor_refuses_a_fake_tree(tmp_path: Path) -> None:
     (tmp_path / "sys").mkdir()
     r = qathw("monitor", "--sysfs-root", str(tmp_path / "sys"))
     assert r.returncode == 2 and "a --sysfs-root tree sends none" in r.stderr
+
+
+def test_monitor_says_first_that_it_is_listening() -> None:
+    r = qathw("monitor", "--timeout", "0.3")
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.splitlines()[0]
+    assert first.startswith("listening for PCI add, remove, bind, unbind events (")
+    assert first.endswith("); Ctrl-C stops")

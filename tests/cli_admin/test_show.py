@@ -58,11 +58,13 @@ def test_emulated_endpoint_detail(make_fake: FakeFactory, tmp_path: Path) -> Non
 
 def test_json_is_one_document_with_everything(make_fake: FakeFactory) -> None:
     doc = json.loads(run_cli(make_fake("seed"), "show", "--json", "0000:70:00.0").out)
-    assert doc["schema_version"] == 1 and doc["services"] == "dc"
+    assert doc["schema_version"] == 2 and doc["services"] == "dc"
+    assert (doc["vendor"], doc["device"]) == ("0x8086", "0x4940")
+    assert doc["pci"]["class"] == "0x0b4000"
     assert doc["pci"]["sriov"] == {
         "total_vfs": 16,
         "num_vfs": 16,
-        "vf_device": 0x4941,
+        "vf_device": "0x4941",
         "offset": 1,
         "stride": 1,
     }

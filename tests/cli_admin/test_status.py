@@ -90,14 +90,14 @@ def test_unknown_device_is_an_error_with_a_hint(make_fake: FakeFactory) -> None:
 def test_json_has_schema_version_and_raw_fields(make_fake: FakeFactory) -> None:
     r = run_cli(make_fake("c62x-3dev"), "status", "--json")
     doc = json.loads(r.out)
-    assert doc["schema_version"] == 1 and doc["count"] == 3
+    assert doc["schema_version"] == 2 and doc["count"] == 3
     assert doc["devices"][2] == {
         "name": "qat_dev2",
         "accel_id": 2,
-        "type": "c6xx",
+        "class_name": "c6xx",
         "inst_id": 2,
-        "node_id": 1,
-        "bsf": "0000:da:00.0",
+        "numa_node": 1,
+        "bdf": "0000:da:00.0",
         "num_accel": 5,
         "num_engines": 10,
         "state": "up",

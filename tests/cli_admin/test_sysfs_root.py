@@ -19,8 +19,9 @@ from qathw.paths import ENV_SYSFS_ROOT
 from tests.fakedev_sysfs.helpers import FakeFactory, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Commands that read no host: they check the files named on their command line.
-FILE_ONLY = {"config check", "config expand"}
+#: Commands that read no host: they check the files named on their command line, or
+#: print a completion script.
+FILE_ONLY = {"config check", "config expand", "completion"}
 
 
 def leaf_parsers(

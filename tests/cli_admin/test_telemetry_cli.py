@@ -1,11 +1,17 @@
-"""``qathw telemetry``: off, enabling (root), ring-pair slots, --watch, --json."""
+"""``qathw telemetry``: off, enabling (root), ring-pair slots, --watch, --json; emulated
+endpoints' own counters."""
 
 from __future__ import annotations
 
 import json
 
 from fakedev.topologies import PfSpec, Topology
+from qathw.cli import JSON_SCHEMA_VERSION
+from tests.exporter.conftest import served
+from tests.exporter.served import BDF, ServedHost, qathw, send_requests
 from tests.fakedev_sysfs.helpers import FakeFactory, run_cli
+
+__all__ = ["served"]  # the fixture: a fake host whose endpoint a real device process serves
 
 PF = "0000:6b:00.0"
 
@@ -38,7 +44,8 @@ def test_ring_pair_slot_shows_its_service(make_fake: FakeFactory) -> None:
     fake = make_fake(one_pf())
     r = run_cli(fake, "telemetry", PF, "--enable", "--rp", "b=5")
     assert r.rc == 0
-    assert f"{PF} slot B" in r.out and "ring pair 5, service dc" in r.out
+    # sym;dc on a gen4 PF: dc on ring pairs 0 and 2 of each four, sym on 1 and 3
+    assert f"{PF} slot B" in r.out and "ring pair 5, service sym" in r.out
 
 
 def test_watch_with_json_prints_one_document_per_line(make_fake: FakeFactory) -> None:
@@ -46,7 +53,7 @@ def test_watch_with_json_prints_one_document_per_line(make_fake: FakeFactory) ->
     run_cli(fake, "telemetry", PF, "--enable")
     r = run_cli(fake, "telemetry", PF, "--json", "--watch", "0.01", "--count", "3")
     docs = [json.loads(line) for line in r.out.splitlines()]
-    assert len(docs) == 3 and all(d["schema_version"] == 1 for d in docs)
+    assert len(docs) == 3 and all(d["schema_version"] == JSON_SCHEMA_VERSION for d in docs)
     counts = [d["device"]["counters"][0]["value"] for d in docs]
     assert counts == sorted(counts) and len(set(counts)) == 3  # fresh samples each time
 
@@ -80,3 +87,57 @@ def test_bad_arguments_are_usage_errors(make_fake: FakeFactory) -> None:
     assert run_cli(fake, "telemetry", PF, "--rp", "Z=1").rc == 2
     assert run_cli(fake, "telemetry", PF, "--watch", "0").rc == 2
     assert run_cli(fake, "telemetry", PF, "--enable", "--disable").rc == 2
+
+
+# --- fake trees run as an operator runs qathw: their own process, plain files ------------
+
+
+def test_an_emulated_endpoint_shows_its_devices_own_counts(served: ServedHost) -> None:
+    send_requests(served, 70)
+    done = qathw("telemetry", BDF, "--rp", "a=9", "--rp", "B=0", "--json", env=served.env)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    device = {c["name"]: c["value"] for c in doc["device"]["counters"]}
+    assert device == {"requests": 70, "request_bytes": 70 * 128, "response_bytes": 70 * 32}
+    a, b = doc["ring_pairs"]["A"], doc["ring_pairs"]["B"]
+    assert (a["rp_num"], a["counters"][0]["value"]) == (9, 70)
+    assert (b["rp_num"], b["counters"][0]["value"]) == (0, 0)
+
+
+def test_an_emulated_endpoint_table_names_the_bank(served: ServedHost) -> None:
+    done = qathw("telemetry", BDF, "--rp", "C=63", env=served.env)
+    assert done.returncode == 0, done.stderr
+    assert f"{BDF} slot C\nring pair 63\ncounter" in done.stdout
+    assert [line.split()[0] for line in done.stdout.splitlines()[2:5]] == [
+        "requests",
+        "request_bytes",
+        "response_bytes",
+    ]
+
+
+def test_an_emulated_endpoint_refuses_a_bank_it_has_not(served: ServedHost) -> None:
+    done = qathw("telemetry", BDF, "--rp", "A=64", env=served.env)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"qathw: {BDF} has no counted bank 64: banks are numbered 0 to 63 "
+        f"(see 'qathw show {BDF}')\n"
+    )
+
+
+def test_an_emulated_endpoint_has_nothing_to_enable(served: ServedHost) -> None:
+    done = qathw("telemetry", BDF, "--enable", env=served.env)
+    assert done.returncode == 1
+    assert "its device counts always, there is nothing to enable or disable" in done.stderr
+
+
+def test_a_plain_file_is_not_taken_for_the_kernels_telemetry(make_fake: FakeFactory) -> None:
+    # Without the fake kernel a written slot reads back what was written: no kernel does.
+    fake = make_fake(one_pf())
+    env = {"QATHW_SYSFS_ROOT": str(fake.prefix)}
+    done = qathw("telemetry", PF, "--enable", "--rp", "A=1", env=env)
+    assert done.returncode == 1
+    assert "is not the kernel's telemetry (it does not begin with sample_cnt" in done.stderr
+    assert done.stderr.endswith(
+        ": the sysfs tree is not the kernel's; check --sysfs-root or QATHW_SYSFS_ROOT\n"
+    )
+    assert "please report it" not in done.stderr

@@ -67,11 +67,12 @@ def test_bind_to_vfio_pci_on_a_real_kernel_is_seen_by_monitor(
 ) -> None:
     result = guest.run(BIND_AND_WATCH.format(bdf=endpoint_bdf), timeout=240, check=True)
     bind_out, monitor_rc, monitor_out = result.stdout.partition("MONITOR rc=")
-    change = json.loads(bind_out)
+    (change,) = json.loads(bind_out)["changes"]
     assert (change["bdf"], change["before"], change["after"]) == (endpoint_bdf, None, "vfio-pci")
-    rc, _, event_line = monitor_out.partition("\n")
+    rc, _, lines = monitor_out.partition("\n")
     assert monitor_rc and rc == "0", result.stderr
-    event = json.loads(event_line)
+    listening, event = (json.loads(line) for line in lines.splitlines())
+    assert listening["action"] == "listening"
     assert (event["action"], event["bdf"], event["driver"], event["qat"]) == (
         "bind",
         endpoint_bdf,

@@ -43,7 +43,7 @@ def test_check_json_has_schema_verdicts_capacity_and_totals(
 ) -> None:
     code, out, _ = run(["config", "check", "--json", *seed_files], capsys)
     doc = json.loads(out)
-    assert code == 0 and doc["schema_version"] == 1 and doc["ok"] is True
+    assert code == 0 and doc["schema_version"] == 2 and doc["ok"] is True
     assert [f["verdict"] for f in doc["files"]] == ["warnings", "warnings"]
     assert doc["files"][0]["capacity"]["banks_used"] == 16
     first = doc["files"][0]["diagnostics"][0]

@@ -5,10 +5,15 @@ Sources: docs/hardware.md#config-keys, #ring-capacity and #sections-and-processe
 
 from __future__ import annotations
 
-from qathw.config import check_files
+import pytest
+
+from qathw.config import check_files, values
 from qathw.config.profiles import profile_for
 from qathw.config.rings import RingPair, bank_layout
 from qathw.config.values import Svc
+from qathw.ids import Generation
+from qathw.transport import pfvf
+from qathw.transport.pfvf import RingService
 from tests.config.builders import CORPUS, general, needs_corpus, report_of, user
 
 C, D, S, A, N = Svc.CRYPTO, Svc.COMP, Svc.SYM, Svc.ASYM, Svc.NA
@@ -122,6 +127,37 @@ def test_a_process_creates_cy_then_dc_then_sym_then_asym_instances() -> None:
     r = report_of(text, "c6xx")
     assert r.expansion is not None
     assert [(i.kind, i.banks) for i in r.expansion.kernel] == [("cy", (1,)), ("dc", (0,))]
+
+
+def _bank_services(text: str, device: str) -> list[str]:
+    """What each bank serves, read off the instances the expansion put there."""
+    r = report_of(text, device)
+    assert r.expansion is not None and not r.expansion.failed
+    served = {p.bank: p.service for s in r.expansion.derived for i in s.instances for p in i.rings}
+    return [served[b] for b in sorted(served)]
+
+
+@pytest.mark.parametrize("services", [s for s in values.accepted(Generation.GEN4) if ";" in s])
+def test_a_gen4_vf_s_banks_serve_what_the_fake_pf_reports(services: str) -> None:
+    # The endpoint decides what its banks serve; fakedev's PF agent reports the in-tree
+    # map (docs/hardware.md#ring-to-service-map). Two instances of each kind fill 4 banks.
+    dc = 2 if "dc" in services.split(";") else 0
+    reported = pfvf.decode_ring_service_map(pfvf.ring_service_map_from_names(services))
+    names = {RingService.ASYM: "asym", RingService.SYM: "sym", RingService.COMP: "dc"}
+    text = general(services) + user(cy=2, dc=dc)
+    assert _bank_services(text, "4xxxvf") == [names[svc] for svc in reported]
+
+
+def test_a_sym_dc_gen4_vf_puts_dc_on_banks_0_and_2_as_the_in_tree_pf() -> None:
+    # Linux adf_4xxx_hw_data.c adf_fw_sym_dc_config: AE group 0 (RP0, RP2) runs dc.
+    text = general("sym;dc") + user(cy=2, dc=2)
+    assert _bank_services(text, "4xxxvf") == ["dc", "sym", "dc", "sym"]
+
+
+def test_a_pf_style_gen4_endpoint_keeps_the_qat20_layout() -> None:
+    # No reported map: the OOT QAT20 table adf_4xxx_svcs, sym, sym, dc, dc.
+    text = general("sym;dc") + user(cy=2, dc=2)
+    assert _bank_services(text, "4xxx") == ["sym", "sym", "dc", "dc"]
 
 
 def test_gen4_polled_user_instances_skip_kernel_banks_from_bank_0() -> None:

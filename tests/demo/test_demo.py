@@ -37,7 +37,7 @@ def test_demo_shows_the_seed_scenario_with_traffic_and_cleans_up() -> None:
     assert "each opened its instances" in out
     # traffic: one line per process, every result verified
     lines = re.findall(
-        r"^\s+(\d+)\s+(\S+_INT_\d)\s+(des-cbc|aes-256-gcm)\s+(\d+)\s+(\d+)\s+([\d,]+)\s+(.+)$",
+        r"^\s+(\d+)\s+(\S+_INT_\d)\s+(aes-128-cbc|aes-256-gcm)\s+(\d+)\s+(\d+)\s+([\d,]+)\s+(.+)$",
         out.split("8. Traffic")[1],
         re.MULTILINE,
     )
@@ -47,7 +47,7 @@ def test_demo_shows_the_seed_scenario_with_traffic_and_cleans_up() -> None:
         *(f"SSL_DEV{d}_INT_{i}" for d in (0, 1) for i in range(4)),
     }
     for _, name, alg, inst, ops, _, check in lines:
-        assert alg == ("aes-256-gcm" if name.startswith("IPSec") else "des-cbc")
+        assert alg == ("aes-256-gcm" if name.startswith("IPSec") else "aes-128-cbc")
         assert int(inst) == (8 if name.startswith("IPSec") else 1)
         assert int(ops) > 0 and check == "all ok"
     assert re.search(r"total: [\d,]+ requests verified", out)

@@ -4,6 +4,9 @@ The blocks are read from the README each time, never copied here. Each is one of
 
 * the opening ``make demo`` / ``make test`` block: CI runs both, so it is exempt;
 * the ``python`` block of "As an application": ``test_readme_example.py`` runs it;
+* any other ``python`` block: a test file (it defines ``test_...`` functions) runs under
+  pytest with the installed plugin, in a directory of its own; a script runs through
+  ``python -m fakedev.withhost``, on the plugin's default fake host;
 * a block with a ``python -m vm`` line: it boots QEMU, so it runs alone (it must be
   self-contained) in a test marked ``vm``;
 * every other block: shell lines, run in README order in one bash, as a reader following
@@ -49,11 +52,15 @@ class Block:
 
     @property
     def kind(self) -> str | None:
-        """``exempt``, ``python``, ``vm``, ``shell``, or ``None`` for a block no test runs."""
+        """``exempt``, ``python`` (the application example), ``script`` (another python
+        block: it runs on the plugin's default fake host), ``pytest`` (a test file, run with
+        the installed plugin), ``vm``, ``shell``, or ``None`` for a block no test runs."""
         if self.lang == "" and self.text == OPENING:
             return "exempt"
         if self.lang == "python":
-            return "python" if self.text == readme_example() else None
+            if self.text == readme_example():
+                return "python"
+            return "pytest" if "def test_" in self.text else "script"
         if self.lang not in SHELLS:
             return None
         if any(line.startswith("python -m vm ") for line in self.text.splitlines()):
@@ -150,11 +157,54 @@ def test_the_shell_blocks_run_in_order_in_one_shell(qatdir: Path) -> None:
     assert "There is 34 QAT acceleration device(s) in the system:" in out
     assert "10 checks: 10 pass, 0 warn, 0 fail, 0 skipped" in out
     assert "0000:6b:00.0: down up -> down" in out and "0000:6b:00.0: up down -> up" in out
+    assert "dry run: would change 1 of 2 PFs" in out and "done: changed 1 of 2 PFs" in out
+    assert "0000:6b:00.0: restart up -> up" in out
     assert f"{qatdir}/etc/4xxx_dev0.conf (qat_dev0, 4xxx): valid\n" in out
     assert "[SSL]: 4 internal sections" in out
     assert "4 internal sections, 0 held, 4 free" in out
     assert "verified against cryptography: 1000 of 1000, all match" in out
     assert "sent restart to the backend of" in out
+
+
+def readme_env() -> dict[str, str]:
+    """What a reader's shell has: the env's own packages, no ``QATHW_*`` or pytest state."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("QATHW_", "PYTEST_")) and k != "PYTHONPATH"
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@pytest.mark.parametrize("block", of_kind("script"), ids=lambda b: f"README.md:{b.line}")
+def test_each_python_script_runs_on_the_default_fake_host(block: Block, tmp_path: Path) -> None:
+    script = tmp_path / "readme_script.py"
+    script.write_text(block.text)
+    done = subprocess.run(
+        [sys.executable, "-m", "fakedev.withhost", sys.executable, str(script)],
+        cwd=tmp_path,
+        env=readme_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("block", of_kind("pytest"), ids=lambda b: f"README.md:{b.line}")
+def test_each_test_file_passes_with_the_installed_plugin(block: Block, tmp_path: Path) -> None:
+    (tmp_path / "test_from_readme.py").write_text(block.text)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_from_readme.py"],
+        cwd=tmp_path,
+        env=readme_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"\b\d+ passed", done.stdout), done.stdout
 
 
 @pytest.mark.vm

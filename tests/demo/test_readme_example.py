@@ -15,6 +15,7 @@ import pytest
 
 from demo import endpoints
 from demo.seed import write_seed_configs
+from fakedev import QatHost
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,19 +29,18 @@ def readme_example() -> str:
 
 
 @pytest.fixture
-def demo_host() -> Iterator[tuple[Path, endpoints.Endpoints]]:
+def demo_host() -> Iterator[tuple[Path, QatHost]]:
     root = Path(f"/dev/shm/qathw-readme-{uuid.uuid4().hex[:8]}")
     root.mkdir()
     write_seed_configs(root / "etc")
-    eps = endpoints.start(root)
     try:
-        yield root, eps
+        with endpoints.running(root / "endpoints") as eps:
+            yield root, eps
     finally:
-        eps.stop()
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_the_application_example_runs(demo_host: tuple[Path, endpoints.Endpoints]) -> None:
+def test_the_application_example_runs(demo_host: tuple[Path, QatHost]) -> None:
     root, eps = demo_host
     done = subprocess.run(
         [sys.executable, "-c", readme_example() + "\nprint(len(results), len(ciphertext))\n"],

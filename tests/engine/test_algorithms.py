@@ -86,8 +86,10 @@ def test_cbc_needs_whole_blocks_and_says_so() -> None:
 
 def test_gcm_parameter_rules() -> None:
     g = algs.aead("aes-128-gcm")
-    with pytest.raises(ValueError, match="12-byte nonce"):
-        g.check_iv(b"n" * 16)
+    with pytest.raises(ValueError, match="between 1 and 128 bytes"):
+        g.check_iv(b"n" * 129)
+    with pytest.raises(ValueError, match="between 1 and 128 bytes"):
+        g.check_iv(b"")
     with pytest.raises(ValueError, match="tags"):
         g.check_tag_size(10)
     with pytest.raises(ValueError, match="at most 240"):

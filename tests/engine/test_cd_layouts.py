@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from qathw.service import algorithms as catalogue
-from qathw.service import cd
+from qathw.service import cd, offers
 from qathw.service import wire as ops
 
 D = cd.Direction
@@ -68,7 +68,7 @@ def test_legacy_cipher_configs_follow_the_published_table(
 ) -> None:
     key = bytes(range(1, key_len + 1))
     for direction, config in ((D.ENCRYPT, enc), (D.DECRYPT, dec)):
-        s = cd.cipher_session(name, key, direction)
+        s = cd.cipher_session(name, key, direction, offer=offers.GEN2)  # all legacy on gen2
         assert u32(s.cd, 0) == config
         assert s.cd[8 : 8 + key_len] == key  # legacy: 8-byte config, then the key
         assert s.template[108] == state_qw and s.template[109] == key_qw
@@ -94,7 +94,7 @@ def test_aes_ctr_uses_the_ucs_slice_and_always_encrypts(bits: int, key_qw: int) 
     [(b"A" * 8 + b"B" * 8, b"A" * 8 + b"B" * 8 + b"A" * 8), (b"C" * 8, b"C" * 24)],
 )
 def test_3des_short_keys_are_expanded_k1k2k1_and_k1k1k1(key: bytes, expanded: bytes) -> None:
-    s = cd.cipher_session("3des-cbc", key, D.ENCRYPT)
+    s = cd.cipher_session("3des-cbc", key, D.ENCRYPT, offer=offers.GEN2)
     assert s.cd[8:32] == expanded
 
 
@@ -174,8 +174,10 @@ def test_gcm_single_pass_template() -> None:
     assert (u16(dec.template, 4) >> 6) & 1 == 1  # CMP_AUTH_RES
 
 
-def test_gcm_two_pass_template_and_galois_state() -> None:
-    s = cd.gcm_session("aes-128-gcm", KEY16, D.ENCRYPT, aad_size=20, single_pass=False)
+def test_gcm_two_pass_template_and_galois_state_on_the_gen2_legacy_slice() -> None:
+    s = cd.gcm_session(
+        "aes-128-gcm", KEY16, D.ENCRYPT, aad_size=20, single_pass=False, offer=offers.GEN2
+    )
     t = s.template
     assert t[1] == 2 and u16(t, 4) == (2 << 7) | (1 << 11) | (1 << 5) | (1 << 2)
     assert u32(s.cd, 0) == 0x023  # CTR, encrypt
@@ -187,25 +189,49 @@ def test_gcm_two_pass_template_and_galois_state() -> None:
     assert s.cd[state2 : state2 + 16] == h
     assert s.cd[state2 + 16 : state2 + 20] == bytes.fromhex("00000014")  # len(A), big-endian
     assert (t[104], t[106], t[107]) == (32, 4, 16)  # aad_sz rounded to 16, state qw, tag
-    dec = cd.gcm_session("aes-128-gcm", KEY16, D.DECRYPT, aad_size=20, single_pass=False)
+    dec = cd.gcm_session(
+        "aes-128-gcm", KEY16, D.DECRYPT, aad_size=20, single_pass=False, offer=offers.GEN2
+    )
     assert dec.template[1] == 3 and dec.template[111] == 0x41 and dec.template[115] == 0x12
 
 
+def test_two_pass_gcm_on_gen4_uses_the_ucs_slice() -> None:
+    """DPDK (is_ucs for GALOIS_128 on gen4) and qatlib build the GCM cipher block on UCS."""
+    s = cd.gcm_session("aes-192-gcm", KEY16 + KEY16[:8], D.ENCRYPT, single_pass=False)
+    t = s.template
+    assert (u16(t, 4) >> 14) & 3 == 1  # SLICE_TYPE UCS
+    assert (u16(t, 4) >> 13) & 1 == 0  # not single pass
+    assert u32(s.cd, 0) == 0x024  # CTR, AES-192, encrypt
+    assert s.cd[4:16] == bytes(12)  # the 16-byte UCS config
+    assert s.cd[16:40] == KEY16 + KEY16[:8] and s.cd[40:48] == bytes(8)  # key padded to 32
+    assert t[109] == 4 and t[108] == 2  # cipher_key_sz, cipher_state_sz (quadwords)
+    assert u32(s.cd, 48) == 0x0000101A  # the GALOIS_128 block follows at 48
+
+
+def test_a_gcm_nonce_not_12_bytes_goes_two_pass_with_a_j0() -> None:
+    """qatlib runs single pass for 12-byte IVs only; any other IV goes two-pass as J0."""
+    s = cd.gcm_session("aes-128-gcm", KEY16, D.ENCRYPT, single_pass=True, nonce_size=8)
+    assert s.template[1] == 2  # CIPHER_HASH: two-pass
+    assert (u16(s.template, 4) >> 11) & 1 == 0  # GCM_IV_LEN_12 clear: the IV field is J0
+    assert s.iv_size == 16
+
+
 @pytest.mark.parametrize(
-    ("huffman", "level", "cmd", "lower", "nxt"),
+    ("huffman", "level", "cmd", "lower", "upper", "nxt"),
     [
-        (catalogue.Huffman.STATIC, 6, 0, 0x3327, 0x45),
-        (catalogue.Huffman.DYNAMIC, 1, 1, 0x210F, 0x65),
-        (catalogue.Huffman.DYNAMIC, 9, 1, 0x2407, 0x65),
+        # static: SCB disabled, 0x80020503 in DPDK (qat_comp_pmd_gen4.c) and qatlib
+        (catalogue.Huffman.STATIC, 6, 0, 0x3327, 0x80020503, 0x45),
+        (catalogue.Huffman.DYNAMIC, 1, 1, 0x210F, 0x00020503, 0x65),
+        (catalogue.Huffman.DYNAMIC, 9, 1, 0x2407, 0x00020503, 0x65),
     ],
 )
 def test_compression_template_carries_gen4_words_big_endian(
-    huffman: catalogue.Huffman, level: int, cmd: int, lower: int, nxt: int
+    huffman: catalogue.Huffman, level: int, cmd: int, lower: int, upper: int, nxt: int
 ) -> None:
     t = cd.compression_session(cd.CompDirection.COMPRESS, huffman=huffman, level=level).template
     assert (t[1], t[2], t[3], t[6]) == (cmd, 9, 0x80, 0x02)
     assert t[8:12] == lower.to_bytes(4, "big")
-    assert t[12:16] == (259 | 258 << 9).to_bytes(4, "big")
+    assert t[12:16] == upper.to_bytes(4, "big")
     assert u32(t, 68) == 1  # initial Adler-32
     assert u32(t, 72) == 0x30043  # SOP EOP BFINAL CNV CNV_RECOVERY
     assert t[99] == nxt
@@ -214,4 +240,4 @@ def test_compression_template_carries_gen4_words_big_endian(
 def test_decompression_template() -> None:
     t = cd.compression_session(cd.CompDirection.DECOMPRESS).template
     assert t[1] == 2 and t[8:16] == bytes.fromhex("0000002000000000")
-    assert u32(t, 72) == 0x43
+    assert u32(t, 72) == 0x30043  # SOP EOP BFINAL CNV CNV_RECOVERY, as DPDK and Linux send it

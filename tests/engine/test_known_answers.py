@@ -8,14 +8,12 @@ published answer. Part B runs the same vectors through rings and sessions.
 from __future__ import annotations
 
 import hmac
-import struct
 
 import pytest
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from fakedev.engine import LaHandler, primitives
+from fakedev.engine import LaHandler
 from qathw.fw.common import Status
-from qathw.service import cd
+from qathw.service import cd, gcmj0, offers
 from qathw.service import wire as ops
 from tests.engine.arena import Arena
 from tests.engine.helpers import run_la
@@ -69,36 +67,53 @@ def test_aes_cbc(arena: Arena, la: LaHandler, v: Vector, layout: str) -> None:
         )
 
 
+# Each generation's own slice: gen4 runs CTR and XTS on UCS, gen2 on the legacy slice.
+GENERATIONS = ["gen4-ucs", "gen2-legacy"]
+
+
+def _endpoint(
+    which: str, la: LaHandler, la_gen2: LaHandler
+) -> tuple[LaHandler, offers.EndpointOffer]:
+    return (la, offers.GEN4) if which == "gen4-ucs" else (la_gen2, offers.GEN2)
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
 @pytest.mark.parametrize("direction", list(D))
 @pytest.mark.parametrize(
     "v", _vectors("aes/aes-128-ctr.txt", "aes/aes-192-ctr.txt", "aes/aes-256-ctr.txt"), ids=repr
 )
-def test_aes_ctr_rfc3686(arena: Arena, la: LaHandler, v: Vector, direction: D) -> None:
+def test_aes_ctr_rfc3686(
+    arena: Arena, la: LaHandler, la_gen2: LaHandler, v: Vector, direction: D, generation: str
+) -> None:
+    handler, offer = _endpoint(generation, la, la_gen2)
     key = v.hex("KEY")
-    s = cd.cipher_session(f"aes-{len(key) * 8}-ctr", key, direction)
+    s = cd.cipher_session(f"aes-{len(key) * 8}-ctr", key, direction, offer=offer)
     pt, ct = v.hex("PLAINTEXT"), v.hex("CIPHERTEXT")
     data, want = (pt, ct) if direction == D.ENCRYPT else (ct, pt)
-    assert _cipher_kat(arena, la, s, v.hex("IV"), data, "flat-in-place") == want
+    assert _cipher_kat(arena, handler, s, v.hex("IV"), data, "flat-in-place") == want
 
 
-@pytest.mark.parametrize("form", [cd.SliceForm.LEGACY, cd.SliceForm.UCS])
+@pytest.mark.parametrize("generation", GENERATIONS)
 @pytest.mark.parametrize("v", _vectors("aes/XTSGenAES128.rsp", "aes/XTSGenAES256.rsp"), ids=repr)
-def test_aes_xts(arena: Arena, la: LaHandler, v: Vector, form: cd.SliceForm) -> None:
+def test_aes_xts(
+    arena: Arena, la: LaHandler, la_gen2: LaHandler, v: Vector, generation: str
+) -> None:
+    handler, offer = _endpoint(generation, la, la_gen2)
     key = v.hex("Key")
     name = f"aes-{len(key) * 4}-xts"
     pt, ct = v.hex("PT"), v.hex("CT")
     if v["direction"] == "ENCRYPT":
-        s = cd.cipher_session(name, key, D.ENCRYPT, form=form)
-        assert _cipher_kat(arena, la, s, v.hex("i"), pt, "flat-in-place") == ct
+        s = cd.cipher_session(name, key, D.ENCRYPT, offer=offer)
+        assert _cipher_kat(arena, handler, s, v.hex("i"), pt, "flat-in-place") == ct
     else:
-        s = cd.cipher_session(name, key, D.DECRYPT, form=form)
-        assert _cipher_kat(arena, la, s, v.hex("i"), ct, "sgl-out-of-place") == pt
+        s = cd.cipher_session(name, key, D.DECRYPT, offer=offer)
+        assert _cipher_kat(arena, handler, s, v.hex("i"), ct, "sgl-out-of-place") == pt
 
 
 @pytest.mark.parametrize(
     "v", _vectors("tdes/TCBCMMT1.rsp", "tdes/TCBCMMT2.rsp", "tdes/TCBCMMT3.rsp"), ids=repr
 )
-def test_tdes_and_des_cbc(arena: Arena, la: LaHandler, v: Vector) -> None:
+def test_tdes_and_des_cbc_on_gen2(arena: Arena, la_gen2: LaHandler, v: Vector) -> None:
     k1, k2, k3 = v.hex("KEY1"), v.hex("KEY2"), v.hex("KEY3")
     if k1 == k2 == k3:
         name, key = "des-cbc", k1  # keying option 3: single DES
@@ -108,71 +123,75 @@ def test_tdes_and_des_cbc(arena: Arena, la: LaHandler, v: Vector) -> None:
         name, key = "3des-cbc", k1 + k2 + k3
     pt, ct = v.hex("PLAINTEXT"), v.hex("CIPHERTEXT")
     if v["direction"] == "ENCRYPT":
-        s = cd.cipher_session(name, key, D.ENCRYPT)
-        assert _cipher_kat(arena, la, s, v.hex("IV"), pt, "sgl-out-of-place") == ct
+        s = cd.cipher_session(name, key, D.ENCRYPT, offer=offers.GEN2)
+        assert _cipher_kat(arena, la_gen2, s, v.hex("IV"), pt, "sgl-out-of-place") == ct
     else:
-        s = cd.cipher_session(name, key, D.DECRYPT)
-        assert _cipher_kat(arena, la, s, v.hex("IV"), ct, "flat-in-place") == pt
+        s = cd.cipher_session(name, key, D.DECRYPT, offer=offers.GEN2)
+        assert _cipher_kat(arena, la_gen2, s, v.hex("IV"), ct, "flat-in-place") == pt
+
+
+GCM_FORMS = ["gen4-single-pass", "gen4-two-pass", "gen2-two-pass"]
 
 
 def _gcm(
     arena: Arena,
-    la: LaHandler,
+    handlers: dict[str, LaHandler],
     v: Vector,
     direction: D,
-    single_pass: bool,
+    form: str,
     data: bytes,
     tag: bytes | None,
 ) -> tuple[int, bytes, bytes]:
-    key, aad = v.hex("Key"), v.hex("AAD")
+    key, aad, iv = v.hex("Key"), v.hex("AAD"), v.hex("IV")
     tag_len = int(v["Taglen"]) // 8
+    offer = offers.GEN2 if form.startswith("gen2") else offers.GEN4
     s = cd.gcm_session(
         f"aes-{len(key) * 8}-gcm",
         key,
         direction,
         tag_size=tag_len,
         aad_size=len(aad),
-        single_pass=single_pass,
+        single_pass=form.endswith("single-pass"),
+        nonce_size=len(iv),  # not 12: the host computes J0 and the request goes two-pass
+        offer=offer,
     )
     src = arena.flat(data)
     dst = arena.flat(bytes(len(data)))
     tag_iova = arena.put(tag or bytes(tag_len))
-    iv = v.hex("IV")
-    cd_iova = arena.put(s.cd)
     req = ops.la_request(
         s,
-        cd_iova,
+        arena.put(s.cd),
         opaque=5,
         src=src,
         dst=dst,
-        iv=iv if len(iv) == 12 else bytes(12),
+        iv=gcmj0.j0(gcmj0.hash_subkey(key), iv) if len(iv) != 12 else iv,
         aad_iova=arena.put(aad) if aad else None,
         digest_iova=tag_iova,
     )
-    if len(iv) != 12:
-        # The device also takes J0 itself: clear GCM_IV_LEN, put the 16-byte J0 inline.
-        h = Cipher(algorithms.AES(key), modes.ECB()).encryptor().update(bytes(16))
-        flags = struct.unpack_from("<H", req, 4)[0] & ~(1 << 11)
-        struct.pack_into("<H", req, 4, flags)
-        req[64:80] = primitives.j0_from_iv(h, iv)
-    resp = la(bytes(req), arena.memory)
+    resp = handlers[form.partition("-")[0]](bytes(req), arena.memory)
     return resp[6], arena.get(dst.iova, len(data)), arena.get(tag_iova, tag_len)
 
 
-@pytest.mark.parametrize("single_pass", [True, False], ids=["single-pass", "two-pass"])
+@pytest.mark.parametrize("form", GCM_FORMS)
 @pytest.mark.parametrize(
     "v", _vectors("aes/gcmEncryptExtIV128.rsp", "aes/gcmEncryptExtIV256.rsp"), ids=repr
 )
-def test_aes_gcm_encrypt(arena: Arena, la: LaHandler, v: Vector, single_pass: bool) -> None:
-    status, ct, tag = _gcm(arena, la, v, D.ENCRYPT, single_pass, v.hex("PT"), None)
+def test_aes_gcm_encrypt(
+    arena: Arena, la: LaHandler, la_gen2: LaHandler, v: Vector, form: str
+) -> None:
+    handlers = {"gen4": la, "gen2": la_gen2}
+    status, ct, tag = _gcm(arena, handlers, v, D.ENCRYPT, form, v.hex("PT"), None)
     assert status == 0, la.last_internal_error
     assert (ct, tag) == (v.hex("CT"), v.hex("Tag"))
 
 
-@pytest.mark.parametrize("single_pass", [True, False], ids=["single-pass", "two-pass"])
+@pytest.mark.parametrize("form", GCM_FORMS)
 @pytest.mark.parametrize("v", _vectors("aes/gcmDecrypt128.rsp", "aes/gcmDecrypt256.rsp"), ids=repr)
-def test_aes_gcm_decrypt(arena: Arena, la: LaHandler, v: Vector, single_pass: bool) -> None:
-    status, pt, _ = _gcm(arena, la, v, D.DECRYPT, single_pass, v.hex("CT"), v.hex("Tag"))
+def test_aes_gcm_decrypt(
+    arena: Arena, la: LaHandler, la_gen2: LaHandler, v: Vector, form: str
+) -> None:
+    handlers = {"gen4": la, "gen2": la_gen2}
+    status, pt, _ = _gcm(arena, handlers, v, D.DECRYPT, form, v.hex("CT"), v.hex("Tag"))
     if v.fail:
         assert status == Status.CRYPTO  # the tag does not verify: CRYPTO and nothing else
     else:

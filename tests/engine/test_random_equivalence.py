@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from fakedev.engine import CompHandler, LaHandler
 from fakedev.engine.compat import TripleDES
 from qathw.fw.common import Status
+from qathw.ids import Generation
 from qathw.service import algorithms as catalogue
-from qathw.service import cd
+from qathw.service import cd, gcmj0, offers
 from qathw.service import wire as ops
 from tests.engine.arena import Arena
 from tests.engine.helpers import Response, run_la
@@ -93,20 +94,31 @@ def cipher_case(draw: st.DrawFn) -> dict[str, Any]:
         "layout": draw(st.sampled_from(LAYOUTS)),
         "iv_by_pointer": draw(st.booleans()),
         "seed": draw(st.integers(0, 2**32)),
+        # DES and 3DES only on gen2; AES on either generation's slices
+        "gen2": alg.family is not catalogue.Family.AES or draw(st.booleans()),
     }
+
+
+def _endpoint(gen2: bool) -> tuple[LaHandler, offers.EndpointOffer]:
+    if gen2:
+        return LaHandler(generation=Generation.GEN2), offers.GEN2
+    return LaHandler(), offers.GEN4
 
 
 @given(case=cipher_case())
 @SETTINGS
 def test_cipher_equals_cryptography(case: dict[str, Any]) -> None:
-    arena, la, rng = Arena(), LaHandler(), random.Random(case["seed"])
+    arena, rng = Arena(), random.Random(case["seed"])
+    la, offer = _endpoint(case["gen2"])
     data = rng.randbytes(case["head"] + case["length"] + case["tail"])
-    s = cd.cipher_session(case["name"], case["key"], case["direction"])
+    s = cd.cipher_session(case["name"], case["key"], case["direction"], offer=offer)
     src, dst = place(arena, data, case["layout"], rng)
     before_dst = arena.read_buffer(dst)
-    iv_args: dict[str, Any] = (
-        {"iv_iova": arena.put(case["iv"])} if case["iv_by_pointer"] else {"iv": case["iv"]}
-    )
+    # UCS-form XTS (gen4): the device takes the tweak encrypted with key2; la_request
+    # encrypts an inline IV itself, one by pointer is placed as the device reads it
+    iv = case["iv"]
+    at = s.ucs_xts_tweak(iv) if s.tweak_key is not None else iv
+    iv_args: dict[str, Any] = {"iv_iova": arena.put(at)} if case["iv_by_pointer"] else {"iv": iv}
     resp = run_la(
         arena,
         la,
@@ -133,7 +145,8 @@ def gcm_case(draw: st.DrawFn) -> dict[str, Any]:
     key_len = draw(st.sampled_from([16, 24, 32]))
     return {
         "key": draw(st.binary(min_size=key_len, max_size=key_len)),
-        "nonce": draw(st.binary(min_size=12, max_size=12)),
+        # cryptography's AESGCM takes 8..128-byte nonces; not 12: the host sends J0
+        "nonce": draw(st.binary(min_size=12, max_size=12) | st.binary(min_size=8, max_size=128)),
         "aad": draw(st.binary(max_size=64)),
         "length": draw(st.integers(0, 300)),
         "head": draw(st.integers(0, 24)),
@@ -142,6 +155,7 @@ def gcm_case(draw: st.DrawFn) -> dict[str, Any]:
         "in_buffer": draw(st.booleans()),
         "layout": draw(st.sampled_from(LAYOUTS)),
         "seed": draw(st.integers(0, 2**32)),
+        "gen2": draw(st.booleans()),  # two-pass on gen2's legacy slice
     }
 
 
@@ -154,9 +168,13 @@ def _gcm_op(
         direction,
         tag_size=c["tag"],
         aad_size=len(c["aad"]),
-        single_pass=c["single_pass"],
+        single_pass=c["single_pass"] and not c["gen2"],
+        nonce_size=len(c["nonce"]),
         digest_in_buffer=c["in_buffer"],
+        offer=offers.GEN2 if c["gen2"] else offers.GEN4,
     )
+    nonce = c["nonce"]
+    iv = nonce if len(nonce) == 12 else gcmj0.j0(gcmj0.hash_subkey(c["key"]), nonce)
     rng = random.Random(c["seed"])
     h, n = c["head"], len(data)
     buf = rng.randbytes(h) + data + (tag if c["in_buffer"] else b"")
@@ -166,9 +184,7 @@ def _gcm_op(
     if not c["in_buffer"]:
         tag_iova = arena.put(tag)
         extra["digest_iova"] = tag_iova
-    resp = run_la(
-        arena, la, s, src=src, dst=dst, cipher_offset=h, cipher_length=n, iv=c["nonce"], **extra
-    )
+    resp = run_la(arena, la, s, src=src, dst=dst, cipher_offset=h, cipher_length=n, iv=iv, **extra)
     out = arena.read_buffer(dst)
     got_tag = (
         out[h + n : h + n + c["tag"]] if c["in_buffer"] else arena.get(tag_iova or 0, c["tag"])
@@ -179,7 +195,7 @@ def _gcm_op(
 @given(case=gcm_case())
 @SETTINGS
 def test_gcm_equals_aesgcm_and_detects_a_bad_tag(case: dict[str, Any]) -> None:
-    arena, la = Arena(), LaHandler()
+    arena, (la, _) = Arena(), _endpoint(case["gen2"])
     data = random.Random(case["seed"] + 1).randbytes(case["length"])
     sealed = AESGCM(case["key"]).encrypt(case["nonce"], data, case["aad"])
     ct, full_tag = sealed[: len(data)], sealed[len(data) :]
@@ -247,10 +263,11 @@ def _mac(name: str, key: bytes, data: bytes, size: int) -> bytes:
     blocks=st.integers(1, 20),
     layout=st.sampled_from(LAYOUTS),
     seed=st.integers(0, 2**32),
+    gen2=st.booleans(),
 )
 @SETTINGS
 def test_encrypt_then_mac_and_verify_then_decrypt(
-    cipher: str, mac: str, header: int, blocks: int, layout: str, seed: int
+    cipher: str, mac: str, header: int, blocks: int, layout: str, seed: int, gen2: bool
 ) -> None:
     """CIPHER_THEN_HASH to seal (IPsec ESP style); HASH_THEN_CIPHER to verify and open."""
     rng = random.Random(seed)
@@ -260,10 +277,11 @@ def test_encrypt_then_mac_and_verify_then_decrypt(
     n = blocks * alg.block_size
     size = 12
     hdr, payload = rng.randbytes(header), rng.randbytes(n)
-    arena, la = Arena(), LaHandler()
+    arena = Arena()
+    la, offer = _endpoint(gen2 or cipher == "3des-cbc")  # 3DES runs on gen2 only
     seal = cd.chain_session(
         cipher, ckey, D.ENCRYPT, mac, akey, order=cd.ChainOrder.CIPHER_THEN_HASH,
-        digest_size=size, digest_in_buffer=True,
+        digest_size=size, digest_in_buffer=True, offer=offer,
     )  # fmt: skip
     src, dst = place(arena, hdr + payload + bytes(size), layout, rng)
     regions = {
@@ -279,7 +297,7 @@ def test_encrypt_then_mac_and_verify_then_decrypt(
 
     opener = cd.chain_session(
         cipher, ckey, D.DECRYPT, mac, akey, order=cd.ChainOrder.HASH_THEN_CIPHER,
-        verify=True, digest_size=size, digest_in_buffer=True,
+        verify=True, digest_size=size, digest_in_buffer=True, offer=offer,
     )  # fmt: skip
     src2, dst2 = place(arena, sealed, layout, rng)
     assert run_la(arena, la, opener, src=src2, dst=dst2, iv=iv, **regions).status == 0
@@ -287,7 +305,8 @@ def test_encrypt_then_mac_and_verify_then_decrypt(
     tampered = bytearray(sealed)
     tampered[rng.randrange(len(tampered))] ^= 0x01
     src3, dst3 = place(arena, bytes(tampered), layout, rng)
-    assert run_la(arena, la, opener, src=src3, dst=dst3, iv=iv, **regions).status == Status.CRYPTO
+    bad = run_la(arena, la, opener, src=src3, dst=dst3, iv=iv, **regions)
+    assert bad.status == Status.CRYPTO
 
 
 @given(

@@ -20,7 +20,7 @@ from qathw import aeskey, sha
 from qathw.fw.common import ServiceType, Status
 from qathw.fw.sgl import SGL_MAX_ENTRIES
 from qathw.service import algorithms as catalogue
-from qathw.service import cd
+from qathw.service import cd, offers
 from qathw.service import wire as ops
 from tests.engine.arena import Arena
 from tests.engine.helpers import Response, run_la
@@ -56,13 +56,13 @@ def test_response_echoes_type_command_and_cookie(arena: Arena, la: LaHandler) ->
     [
         ({1: 4}, CRYPTO | UNSUP),  # TRNG_GET_RANDOM
         ({1: 17}, CRYPTO | UNSUP),  # CIPHER_CRC
-        ({4: 0x04 | 0x08}, CRYPTO | UNSUP),  # configs in the SHRAM constants table
+        ({4: 0x04 | 0x08}, CRYPTO | UNSUP),  # constants table: quadword 0 is empty (NULL cipher)
         ({4: 0x04 | 0x01}, CRYPTO | UNSUP),  # partial packet (start)
         ({4: 0x04 | 0x10}, CRYPTO | UNSUP),  # update state
         ({4: 0x84, 5: 0x00}, CRYPTO | UNSUP),  # protocol CCM
         ({5: 0x80}, CRYPTO | UNSUP),  # wireless slice
         ({5: 0xC0}, CRYPTO | INVAL),  # slice type 3
-        ({6: 0x02}, CRYPTO | UNSUP),  # 16-byte inline setup data
+        ({6: 0x02}, CRYPTO | UNSUP),  # 16 bytes of setup data without the constants table
         ({7: 0x04}, CRYPTO | UNSUP),  # force wireless cipher slice
         ({3: 0x00}, CRYPTO | INVAL),  # valid bit clear
         ({18: 0}, CRYPTO | INVAL),  # content_desc_params_sz 0
@@ -147,7 +147,6 @@ def test_cbc_decrypt_needs_key_convert_or_the_reversed_key(arena: Arena, la: LaH
     [
         ("aes-128-ctr", D.ENCRYPT, 0x123),  # CTR asked to decrypt
         ("aes-128-cbc", D.ENCRYPT, 0x213),  # encrypt with KEY_CONVERT
-        ("des-cbc", D.DECRYPT, 0x111),  # DES decrypt without KEY_CONVERT
         ("aes-128-ctr", D.ENCRYPT, 0x0F3),  # mode 15
         ("aes-128-cbc", D.ENCRYPT, 0x017),  # KASUMI
     ],
@@ -386,9 +385,10 @@ def test_random_bytes_always_get_a_response(req: bytes, mem: bytes) -> None:
         assert handler.internal_errors == 0, handler.last_internal_error
 
 
-def test_two_pass_gcm_hashes_with_the_h_in_the_cd(arena: Arena, la: LaHandler) -> None:
+def test_two_pass_gcm_hashes_with_the_h_in_the_cd(arena: Arena, la_gen2: LaHandler) -> None:
     """The GALOIS slice takes H from state2: a host that stores a wrong H gets wrong tags."""
-    s = cd.gcm_session("aes-128-gcm", KEY, D.ENCRYPT, single_pass=False)
+    la = la_gen2  # gen2's legacy layout: H at byte 56 of the CD
+    s = cd.gcm_session("aes-128-gcm", KEY, D.ENCRYPT, single_pass=False, offer=offers.GEN2)
     good = bytearray(s.cd)
     tags = []
     for cd_bytes in (bytes(good), bytes(good[:56]) + bytes([good[56] ^ 1]) + bytes(good[57:])):

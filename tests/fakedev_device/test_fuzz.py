@@ -96,6 +96,7 @@ def _device_owned_offsets(rig: Rig) -> set[int]:
         "device_error",
         "defect_count",
         "defect",
+        "bank_counters",  # the device's own counters (docs/hardware.md#fake-counters)
     ):
         desc = getattr(qathw_emu_control, field)
         owned.update(range(desc.offset, desc.offset + desc.size))

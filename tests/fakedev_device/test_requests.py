@@ -16,6 +16,7 @@ from fakedev.wire import make_response
 from qathw import emulated
 from qathw.fw import common
 from qathw.fw.common import ErrCode, ServiceType, Status
+from qathw.transport import pfvf
 from tests.transport.emu import make_rig, null_requests
 
 
@@ -56,7 +57,10 @@ def test_mixed_services_in_one_batch_keep_ring_order(tmp_path: Path) -> None:
         assert list(got["comn_hdr"]["response_type"]) == kinds
         status = got["comn_hdr"]["comn_status"]
         for svc, st in zip(kinds, status, strict=True):
-            assert st == (0 if svc == 0 else Status.UNSUPPORTED_REQUEST)
+            if svc in (ServiceType.NULL, ServiceType.LA):  # what bank 1 (sym) serves
+                assert st == (0 if svc == 0 else Status.UNSUPPORTED_REQUEST)
+            else:  # refused unexecuted: another service's bank
+                assert st == dispatch.service_error_status(svc) | Status.UNSUPPORTED_REQUEST
     finally:
         rig.close()
 
@@ -103,28 +107,31 @@ def test_a_failing_handler_is_a_defect_of_the_fake_not_a_device_status(tmp_path:
     def short(request: bytes, memory: DeviceMemory) -> bytes:
         return b"\x00" * 8
 
-    rig = make_rig(tmp_path, handlers={4: broken, 9: short})
+    crypto = pfvf.encode_ring_service_map([pfvf.RingService.CRYPTO] * 4)  # LA and PKE
+    rig = make_rig(tmp_path, ring_service_map=crypto, handlers={4: broken, 3: short})
     try:
         pair = rig.endpoint.ring_pair(1, slots=16)
-        pair.submit(_requests([(4, 0, 1), (0, 1, 2), (9, 0, 3)]))
+        pair.submit(_requests([(4, 0, 1), (0, 1, 2), (3, 0, 3)]))
         rig.step()
         got = pair.poll()
         assert list(got["opaque_data"]) == [1, 2, 3]
         err = got["comn_hdr"]["comn_error"]
         defect = emulated.DEFECT_ERROR_CODE
-        statuses = [Status.CRYPTO, Status.UNSUPPORTED_REQUEST, Status.CMP]  # (no NULL here)
+        statuses = [Status.CRYPTO, Status.UNSUPPORTED_REQUEST, Status.PKE]  # (no NULL here)
         assert list(got["comn_hdr"]["comn_status"]) == statuses
         assert list(err["cmp_err_code"]) == [defect, 0, defect]
         assert list(err["xlat_err_code"]) == [defect, 0, defect]
-        first, second = rig.device.defects
+        # the services run as groups (PKE's before LA's), each reporting its defect
+        short_text, broken_text = rig.device.defects
         assert re.fullmatch(
-            r"tests\.fakedev_device\.test_requests:broken:\d+: ZeroDivisionError: bug", first
+            r"tests\.fakedev_device\.test_requests:broken:\d+: ZeroDivisionError: bug",
+            broken_text,
         )
         assert re.fullmatch(
-            r"fakedev\.dispatch:_run_one:\d+: ValueError: .*returned 8 bytes.*", second
+            r"fakedev\.dispatch:_run_one:\d+: ValueError: .*returned 8 bytes.*", short_text
         )
         page = rig.path.read_bytes()[: emulated.CONTROL_PAGE_SIZE]
-        assert emulated.read_defect(page) == emulated.Defect(count=2, text=second)
+        assert emulated.read_defect(page) == emulated.Defect(count=2, text=broken_text)
         assert not rig.device.errors  # a defect is not a device error
     finally:
         rig.close()
@@ -173,6 +180,54 @@ def test_a_response_is_marked_valid_even_if_a_handler_forgets(tmp_path: Path) ->
             assert (got["comn_hdr"]["hdr_flags"] & 0x80).all()
     finally:
         rig.close()
+
+
+def test_a_bank_runs_only_the_service_its_ring_to_service_map_gives_it(tmp_path: Path) -> None:
+    """A COMP request on a sym bank is refused unexecuted, its buffers untouched; the same
+    request on a dc bank is deflated (errata: a bank serves only its map's service)."""
+    from qathw.service import cd
+    from qathw.service import wire as ops
+
+    sym_dc = pfvf.encode_ring_service_map([pfvf.RingService.SYM, pfvf.RingService.COMP] * 2)
+    rig = make_rig(tmp_path, ring_service_map=sym_dc)
+    try:
+        pool = rig.endpoint.bank_memory(0)
+        src, dst = pool.alloc(4096), pool.alloc(4096)
+        src.view[:4096] = b"compressible " * 315 + b"x"
+        setup = cd.compression_session(cd.CompDirection.COMPRESS)
+        outcomes = []
+        for bank in (0, 1):  # sym, then dc
+            dst.view[:4096] = bytes(4096)
+            req = ops.comp_request(
+                setup, opaque=bank, src=ops.Flat(src.iova, 4096), dst=ops.Flat(dst.iova, 4096)
+            )
+            pair = rig.endpoint.ring_pair(bank, slots=16)
+            pair.submit(np.frombuffer(bytes(req), np.uint8).reshape(1, 128))
+            rig.step()
+            outcomes.append((int(pair.poll()["comn_hdr"]["comn_status"][0]), any(dst.view)))
+        refused, served = outcomes
+        assert refused == (Status.CMP | Status.UNSUPPORTED_REQUEST, False)
+        assert served[0] & Status.CMP == 0 and served[1]
+    finally:
+        rig.close()
+
+
+def test_capability_word_carries_the_generations_slices() -> None:
+    """Linux get_accel_cap: AES_V2, AESGCM_SPC, CHACHA_POLY and SHA3 on a 4xxx with sym."""
+    from fakedev.device import capabilities_for
+    from qathw.ids import Generation
+
+    sym = (pfvf.RingService.SYM,)
+    gen4 = pfvf.Capability(capabilities_for(sym, Generation.GEN4))
+    extras = (
+        pfvf.Capability.AES_V2
+        | pfvf.Capability.AES_GCM_SPC
+        | pfvf.Capability.CHACHA_POLY
+        | pfvf.Capability.SHA3
+    )
+    assert gen4 & extras == extras
+    assert pfvf.Capability(capabilities_for(sym, Generation.GEN2)) & extras == 0
+    assert capabilities_for((pfvf.RingService.COMP,), Generation.GEN4) & extras == 0
 
 
 def test_batch_responses_equal_single_responses() -> None:

@@ -1,4 +1,9 @@
-"""A device restart or fatal error in the middle of a stream, seen from a ring pair."""
+"""A device restart or fatal error in the middle of a stream, seen from a ring pair.
+
+A restart on a real PF disables SR-IOV: the VF is removed and comes back as a new function
+(docs/hardware.md#device-restart). The driver finds out of band (an empty poll that is
+due for a look, or ``Endpoint.check_events``) and reopens the function in place.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,12 @@ import pytest
 
 from fakedev.device import Phase
 from qathw.errors import DeviceFatalError, DeviceRestartError
+from qathw.pci_regs import PCI_COMMAND_MASTER
 from qathw.transport.mailbox import PfEvent
-from qathw.transport.ring import RingPair, RingPairEvent
+from qathw.transport.ring import ALL_ONES, RingPair, RingPairEvent
 from tests.transport.emu import Rig, make_rig, null_requests
+
+PF2VM = 0x1008  # a gen4 VF's PMISC, written out (docs/hardware.md#pfvf-mailbox)
 
 
 @pytest.fixture
@@ -22,12 +30,43 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 def _stream(rig: Rig, pair: RingPair, start: int, n: int) -> list[int]:
-    pair.submit(null_requests(range(start, start + n)))
+    pair.submit(null_requests(range(start, start + n), pair.request_size))
     rig.step()
     return [int(x) for x in pair.poll()["opaque_data"]]
 
 
-def test_restart_in_the_middle_of_a_stream(rig: Rig) -> None:
+def _return(rig: Rig) -> None:
+    """Let the removed function come back (the fake's removal time, on the rig's clock)."""
+    rig.advance(1.0)
+    rig.step(2)
+    assert rig.phase() is Phase.RUNNING
+
+
+def test_a_restart_removes_the_vf_and_its_registers_read_all_ones(rig: Rig) -> None:
+    # adf_disable_sriov -> pci_disable_sriov: the VF disappears; a read of a function that is
+    # gone returns all-ones, a write to it is lost.
+    ep = rig.endpoint
+    pair = ep.ring_pair(1, slots=16)
+    rig.device.inject("restart")
+    rig.step()
+    assert ep.check_events() == [PfEvent.RESTARTING]  # quiesced, RESTARTING_COMPLETE sent
+    rig.step()
+    assert rig.phase() is Phase.REMOVED
+    tail = pair.bank.ring_offset(pair.bank.layout.ring_tail, pair.tx_ring)
+    assert pair.bank.mmio.read32(tail) == ALL_ONES
+    assert ep.pmisc.read32(PF2VM) == ALL_ONES
+    pair.bank.mmio.write32(tail, 0x80)
+    rig.step()
+    assert pair.bank.mmio.read32(tail) == ALL_ONES  # the write went nowhere
+    rig.advance(1.0)
+    rig.step()
+    # Back as a new function: registers at reset values, Bus Master off.
+    assert pair.bank.mmio.read32(tail) == 0
+    assert rig.device.file.control is not None
+    assert not rig.device.file.control.pci_command & PCI_COMMAND_MASTER
+
+
+def test_requests_in_flight_are_lost_and_new_ones_work_after_the_reopen(rig: Rig) -> None:
     pair = rig.endpoint.ring_pair(1, slots=32)
     events: list[RingPairEvent] = []
     pair.add_listener(events.append)
@@ -39,26 +78,50 @@ def test_restart_in_the_middle_of_a_stream(rig: Rig) -> None:
     rig.device.inject("restart")
     rig.step()  # RESTARTING goes out; the device stops taking requests
 
-    got = pair.poll()  # hears RESTARTING: collects what was answered, quiesces
+    got = pair.poll()  # responses are there: the data path looks at nothing else
     assert [int(x) for x in got["opaque_data"]] == list(range(10, 15))
+    assert events == []
+    assert pair.poll().shape == (0,)  # an empty poll looks: RESTARTING, quiesce
     assert [(e.event, e.lost) for e in events] == [(PfEvent.RESTARTING, 6)]
     assert pair.lost == 6 and pair.in_flight == 0
     with pytest.raises(DeviceRestartError, match="restarting") as info:
         pair.submit(null_requests([99]))
     assert "RESTARTED" in str(info.value.hint)
 
-    rig.step(2)  # the device resets every bank, then sends RESTARTED
-    assert rig.device.phase is Phase.RUNNING
-    assert pair.poll().shape == (0,)  # hears RESTARTED and programs its rings again
+    rig.step()  # SR-IOV disabled: the function is gone
+    assert pair.poll().shape == (0,)  # still gone: nothing to reopen
+    _return(rig)
+    assert pair.poll().shape == (0,)  # back: reopened, rings programmed again
     assert [e.event for e in events] == [PfEvent.RESTARTING, PfEvent.RESTARTED]
-    bank = pair.bank
-    assert bank.read_ring(bank.layout.ring_config, pair.tx_ring) != 0
-    assert bank.arb_enabled() & 1
-
-    # The lost requests never get a response; new ones do.
+    assert rig.endpoint.watch.reopened == 1
+    assert rig.device.file.control is not None
+    assert rig.device.file.control.pci_command & PCI_COMMAND_MASTER  # enabled again
+    assert rig.device.agent is not None and rig.device.agent.vf_init  # INIT again
     rig.step(3)
-    assert pair.poll().shape == (0,)
+    assert pair.poll().shape == (0,)  # the lost requests never get a response
     assert _stream(rig, pair, 100, 4) == [100, 101, 102, 103]
+
+
+def test_a_vf_that_missed_restarting_finds_its_function_gone(rig: Rig) -> None:
+    # The PF waits 10 s for RESTARTING_COMPLETE, then removes the VF anyway; the VF's next
+    # look reads all-ones. Its INIT survived, so the PF sends RESTARTED after the return:
+    # the VF has reopened by then and takes it as the duplicate it is (qatlib does too).
+    pair = rig.endpoint.ring_pair(1, slots=16)
+    events: list[RingPairEvent] = []
+    pair.add_listener(events.append)
+    pair.submit(null_requests(range(3)))
+    rig.device.inject("restart")
+    rig.step()
+    rig.advance(11.0)
+    rig.step()
+    assert rig.phase() is Phase.REMOVED
+    assert pair.poll().shape == (0,)
+    assert [(e.event, e.lost) for e in events] == [(PfEvent.RESTARTING, 3)]
+    _return(rig)
+    assert pair.poll().shape == (0,)
+    rig.endpoint.check_events()
+    assert [e.event for e in events] == [PfEvent.RESTARTING, PfEvent.RESTARTED]
+    assert _stream(rig, pair, 7, 2) == [7, 8]
 
 
 def test_every_ring_pair_of_the_vf_hears_the_restart(rig: Rig) -> None:
@@ -67,31 +130,24 @@ def test_every_ring_pair_of_the_vf_hears_the_restart(rig: Rig) -> None:
         p.submit(null_requests([1], p.request_size))
     rig.device.inject("restart")
     rig.step()
-    pairs[0].poll()  # one poll handles the mailbox for all
+    pairs[0].poll()  # one look at the mailbox serves every pair of the endpoint
     assert all(p.lost == 1 for p in pairs)
-    rig.step(2)
-    pairs[3].poll()
-    for p in pairs:
-        p.submit(null_requests([7], p.request_size))
     rig.step()
-    assert [int(p.poll()["opaque_data"][0]) for p in pairs] == [7, 7, 7, 7]
+    _return(rig)
+    pairs[3].poll()
+    assert [_stream(rig, p, 7, 1) for p in pairs] == [[7], [7], [7], [7]]
 
 
-def test_the_device_resets_anyway_when_the_vf_does_not_answer(tmp_path: Path) -> None:
-    now = [0.0]
-    r = make_rig(tmp_path)
-    try:
-        r.device._clock = lambda: now[0]
-        pair = r.endpoint.ring_pair(1, slots=16)
-        r.device.inject("restart")
-        r.step(3)  # nobody polls the mailbox: the device waits ...
-        assert r.device.phase.value == Phase.QUIESCING.value
-        now[0] += 11.0  # ... up to its timeout (the kernel PF waits 10 s)
-        r.step(2)
-        assert r.device.phase is Phase.RUNNING
-        assert pair.bank.read_ring(pair.bank.layout.ring_config, pair.tx_ring) == 0
-    finally:
-        r.close()
+def test_the_device_removes_the_vf_anyway_when_it_does_not_answer(rig: Rig) -> None:
+    pair = rig.endpoint.ring_pair(1, slots=16)
+    rig.device.inject("restart")
+    rig.step(3)  # nobody looks at the mailbox: the PF waits ...
+    assert rig.phase() is Phase.QUIESCING
+    rig.advance(11.0)  # ... up to its timeout (the kernel PF waits 100 x 100 ms)
+    rig.step()
+    assert rig.phase() is Phase.REMOVED
+    _return(rig)
+    assert pair.bank.read_ring(pair.bank.layout.ring_config, pair.tx_ring) == 0
 
 
 def test_fatal_error_stops_the_pair(rig: Rig) -> None:
@@ -105,20 +161,33 @@ def test_fatal_error_stops_the_pair(rig: Rig) -> None:
     rig.step(2)
     got = pair.poll()
     assert [int(x) for x in got["opaque_data"]] == [0, 1, 2]
-    assert [(e.event, e.lost) for e in events] == [(PfEvent.FATAL_ERROR, 2)]
     with pytest.raises(DeviceFatalError):
-        pair.poll()
+        pair.poll()  # the empty poll looks, and hears FATAL_ERROR
+    assert [(e.event, e.lost) for e in events] == [(PfEvent.FATAL_ERROR, 2)]
     with pytest.raises(DeviceFatalError, match="fatal error"):
         pair.submit(null_requests([9]))
-    # An administrator's reset brings it back.
+    # An administrator's restart brings it back.
     rig.device.inject("restart")
     for _ in range(4):
         rig.step()
+        rig.advance(0.5)
         try:
             pair.poll()
         except DeviceFatalError:
             pass
     assert _stream(rig, pair, 50, 2) == [50, 51]
+
+
+def test_a_pf_restarts_in_place(tmp_path: Path) -> None:
+    # A PF is not removed by its own restart (only its VFs are); its rings are reset.
+    r = make_rig(tmp_path, device="4xxx", size=8 << 20)
+    try:
+        pair = r.endpoint.ring_pair(1, slots=16)
+        r.device.inject("restart")
+        assert r.phase() is Phase.RUNNING
+        assert pair.bank.read_ring(pair.bank.layout.ring_config, pair.tx_ring) == 0
+    finally:
+        r.close()
 
 
 def test_unknown_faults_are_refused(rig: Rig) -> None:

@@ -178,7 +178,7 @@ def test_rp2srv_reads_einval_until_a_ring_pair_is_chosen(make_fake: FakeFactory)
     assert info.value.errno == errno.EINVAL
     assert errno_of(fake, path, "64") == errno.EINVAL  # num_rps is 64
     write(fake, path, "5")
-    assert value(fake, path) == "dc"  # RP 5 = 5 % 4 = 1 -> second service
+    assert value(fake, path) == "sym"  # RP 5: RP 1 of its group; gen4 gives dc RP 0 and 2
 
 
 def test_read_only_attributes_refuse_even_root(make_fake: FakeFactory) -> None:
@@ -352,3 +352,43 @@ def test_kernel_state_is_shared_by_every_fake_kernel_of_the_tree(make_fake: Fake
     with pytest.raises(OSError) as info:
         other.write(attr(fake, "qat/state"), b"down")
     assert info.value.errno == errno.EBUSY
+
+
+# --- what Linux refuses, the fake refuses (issue 16) ------------------------------------------
+
+
+@pytest.mark.parametrize("kernel", [(6, 1), (6, 5), (6, 8), (6, 15)])
+def test_gen4_refuses_three_services_on_every_kernel(
+    make_fake: FakeFactory, kernel: tuple[int, int]
+) -> None:
+    fake = make_fake(one_pf(kernel))
+    write(fake, attr(fake, "qat/state"), "down")
+    assert errno_of(fake, attr(fake, "qat/cfg_services"), "dc;sym;asym") == errno.EINVAL
+
+
+def test_the_fake_and_qathw_read_one_services_table() -> None:
+    # fakedev's rule is qathw.cfg_services': one table, two users.
+    from qathw import cfg_services
+
+    for value in ("dc;sym;asym", "sym;asym", "dcc", "decomp", "asym;dcc"):
+        for gen in (4, 6):
+            expected = cfg_services.accepted(value, gen, (6, 15))
+            assert sysfs.services_accepted(value, (6, 15), gen) == expected
+
+
+def test_binding_to_a_driver_that_is_not_loaded_is_enoent(make_fake: FakeFactory) -> None:
+    fake = make_fake(one_pf(num_vfs=16, vf_driver=None))
+    path = fake.host.pci_drivers / "none" / "bind"
+    assert errno_of(fake, path, "0000:6b:00.1") == errno.ENOENT
+    assert not path.exists()
+
+
+def test_an_override_naming_no_driver_keeps_the_function_unbound(make_fake: FakeFactory) -> None:
+    # sysfs-bus-pci: an override such as "none" opts a device out of binding.
+    fake = make_fake(one_pf(num_vfs=16, vf_driver=None))
+    vf = "0000:6b:00.1"
+    write(fake, attr(fake, "driver_override", vf), "none\n")
+    write(fake, fake.host.sys / "bus/pci/drivers_probe", vf)  # succeeds, binds nothing
+    assert not attr(fake, "driver", vf).exists()
+    bind = fake.host.pci_drivers / "vfio-pci" / "bind"
+    assert errno_of(fake, bind, vf) == errno.ENODEV  # bind_store: no match

@@ -26,7 +26,7 @@ class Echo(Command):
 
 def test_success_prints_json_with_schema_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["echo", "--json"], commands=[Echo]) == 0
-    assert json.loads(capsys.readouterr().out) == {"schema_version": 1, "ok": True}
+    assert json.loads(capsys.readouterr().out) == {"schema_version": 2, "ok": True}
 
 
 def test_qaterror_exits_1_with_what_and_hint(capsys: pytest.CaptureFixture[str]) -> None:

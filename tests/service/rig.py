@@ -99,6 +99,10 @@ DEFAULT_ENDPOINTS = (
 )
 DEFAULT_FILES = {"4xxxvf_dev0.conf": CRYPTO_FILE, "4xxxvf_dev1.conf": DC_FILE}
 
+# A gen2 host: one emulated C62x VF (no ring-to-service map: every bank serves all).
+GEN2_ENDPOINTS = (Endpoint("0000:00:10.0", "c6xxvf", "sym;asym", size=1 << 20),)
+GEN2_FILES = {"c6xxvf_dev0.conf": GENERAL.format(services="cy", depth=64) + section("SSL", cy=1)}
+
 
 def build(
     endpoints: tuple[Endpoint, ...] = DEFAULT_ENDPOINTS,

@@ -6,11 +6,14 @@ Each test starts a section of its own (a process holds one at a time).
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 import qathw
 from fakedev import sysfs
@@ -71,6 +74,28 @@ def test_a_device_without_a_pci_function_says_how_to_present_one(host: rig.Host)
     assert "'python -m fakedev create /dev/shm/qat0 --device 4xxxvf --size 64M'" in str(err)
     assert "--emulated 0000:00:10.0=/dev/shm/qat0" in str(err)
     assert "QATHW_SYSFS_ROOT" in str(err)
+
+
+def test_a_cy_and_a_dc_instance_of_one_section_on_a_sym_dc_vf_both_run_a_request() -> None:
+    # One gen4 VF serving sym;dc: the file's instances go to the banks its PF maps to their
+    # services (dc on 0 and 2, sym on 1 and 3; docs/hardware.md#ring-to-service-map).
+    text = rig.GENERAL.format(services="sym;dc", depth=512) + rig.section("SSL", cy=1, dc=1)
+    vf = rig.Endpoint("0000:00:10.0", "4xxxvf", "sym;dc")
+    host = rig.build((vf,), {"4xxxvf_dev0.conf": text})
+    key, iv, data = os.urandom(16), os.urandom(16), os.urandom(64)
+    plain = b"one VF, two services " * 40
+    try:
+        with rig.environment(host), rig.running(host), qathw.user_start("SSL") as held:
+            with qathw.open_instances(held) as insts:
+                (cy,), (dc,) = insts.cy, insts.dc
+                got = cy.cipher("aes-128-cbc", key).encrypt(data, iv)
+                packed = dc.compression().compress(plain).output
+    finally:
+        rig.remove(host)
+    assert (cy.record.banks, dc.record.banks) == ((1,), (0,))
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    assert got == enc.update(data) + enc.finalize()
+    assert zlib.decompress(packed, -15) == plain
 
 
 def test_a_bank_the_device_serves_otherwise_is_refused_with_the_map(host: rig.Host) -> None:

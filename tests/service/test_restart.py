@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 import qathw
 from fakedev.device import Device
@@ -151,6 +152,29 @@ def test_with_replay_off_every_lost_request_fails(
         out = mix["batch"].result(return_exceptions=True)  # type: ignore[attr-defined]
         assert all(isinstance(e, DeviceRestartError) for e in out)
         assert cy.channel.replayed == 0
+
+
+def test_a_restart_replays_gcm_batches_on_bytes(
+    paused_host: tuple[rig.Host, PausableDevice],
+) -> None:
+    """Their data was staged from the caller's bytes: copied in again, and sent again."""
+    _, dev = paused_host
+    nonces = [os.urandom(12) for _ in range(4)]
+    msgs = [bytes([i]) * 50 for i in range(4)]
+    want = [AESGCM(KEY).encrypt(n, m, b"aad") for n, m in zip(nonces, msgs, strict=True)]
+    with qathw.user_start("SSL") as held, qathw.open_instances(held) as insts:
+        cy = insts.cy[0]
+        s = cy.aead("aes-256-gcm", KEY)
+        dev.pause()
+        ops = cy.submit_batch(
+            [s.encrypt_op(n, m, b"aad") for n, m in zip(nonces, msgs, strict=True)]
+        )
+        many = s.submit_many(nonces, msgs, b"aad")
+        dev.device.inject("restart")
+        dev.resume()
+        assert ops.result() == want
+        assert many.result() == want
+        assert cy.channel.replayed == 8
 
 
 class GatedLa:

@@ -38,6 +38,11 @@ CASES = [
         'cy.aead("aes-128-gcm", KEY).decrypt_op(bytes(12), buf)',
         f"qathw.service.operations.AeadOp[{BUF}]",
     ),
+    ('cy.aead("aes-128-gcm", KEY).encrypt_many([bytes(12)], [b"x"])', "list[bytes]"),
+    (
+        'cy.aead("aes-128-gcm", KEY).submit_many([IV[:12]], [b"x"]).result(return_exceptions=True)',
+        "list[bytes | BaseException]",
+    ),
     ('cy.hash("sha256").digest(b"x")', "bytes"),
     ('cy.hash("sha256").verify(b"x", bytes(32))', "None"),
     (

@@ -1,8 +1,10 @@
 """Shared test rigs: an emulated endpoint file, its device model and the driver on top.
 
 A :class:`Rig` runs the device in this process, stepped by hand (``rig.step()``), so
-every test is deterministic; the mailbox waits by stepping the device too. Tests of the
-thread and process modes build their own.
+every test is deterministic; the mailbox waits by stepping the device too. The device's
+clock is the rig's (``rig.advance(seconds)``), and the endpoint looks for device events on
+every empty poll (``event_interval=0``). Tests of the thread and process modes build their
+own.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fakedev import endpoint_file
-from fakedev.device import Device
+from fakedev.device import Device, Phase
 from fakedev.services import ServiceHandler
 from qathw import ids
 from qathw.endpoint import Endpoint, open_emulated
@@ -28,9 +30,21 @@ class Rig:
     path: Path
     device: Device
     endpoint: Endpoint
+    now: float = 0.0
 
     def step(self, times: int = 1) -> int:
         return sum(self.device.step() for _ in range(times))
+
+    def advance(self, seconds: float) -> None:
+        """Move the device's clock on (restart timeouts, removal, coalescing delays)."""
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+    def phase(self) -> Phase:
+        """The device's phase, read afresh (a call: type checkers do not pin it)."""
+        return self.device.phase
 
     def close(self) -> None:
         self.endpoint.close()
@@ -51,10 +65,12 @@ def make_rig(
     kwargs: dict[str, object] = {"handlers": handlers}
     if ring_service_map is not None:
         kwargs["ring_service_map"] = ring_service_map
-    dev = Device(path, **kwargs)  # type: ignore[arg-type]
     holder: list[Rig] = []
+    dev = Device(path, clock=lambda: holder[0].now, **kwargs)  # type: ignore[arg-type]
     # The mailbox waits by stepping whichever device the rig has now (a test may swap it).
-    ep = open_emulated(path, mailbox_idle=lambda: holder[0].device.step(), mailbox_timeout=0.5)
+    ep = open_emulated(
+        path, mailbox_idle=lambda: holder[0].device.step(), mailbox_timeout=0.5, event_interval=0
+    )
     rig = Rig(path, dev, ep)
     holder.append(rig)
     if connect:

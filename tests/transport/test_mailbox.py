@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 from fakedev import endpoint_file
-from fakedev.device import Device
+from fakedev.device import Device, Phase
 from qathw.endpoint import open_emulated
 from qathw.errors import MailboxError
 from qathw.transport import pfvf
 from qathw.transport.mailbox import Mailbox, PfEvent
 from qathw.transport.pfvf import Capability, Pf2VfType, RingService, Vf2PfType
 from tests.transport.emu import Rig, make_rig
+
+PF2VM, VM2PF = 0x1008, 0x100C  # a gen4 VF's PMISC, written out (docs/hardware.md#pfvf-mailbox)
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def test_connect_reads_capabilities_and_the_ring_to_service_map(rig: Rig) -> Non
 def test_a_dc_device_serves_its_own_map(tmp_path: Path) -> None:
     r = make_rig(tmp_path, ring_service_map=pfvf.ring_service_map_from_names("sym;dc"))
     try:
-        assert r.endpoint.services == (RingService.SYM, RingService.COMP) * 2
+        assert r.endpoint.services == (RingService.COMP, RingService.SYM) * 2
         assert Capability.COMPRESSION in Capability(r.endpoint.capabilities or 0)
         assert r.endpoint.request_size(1) == 128
     finally:
@@ -118,20 +120,94 @@ def test_a_notification_waiting_in_pf2vm_does_not_block_a_request(rig: Rig) -> N
     assert events == [PfEvent.FATAL_ERROR]
 
 
-def test_restart_sequence_from_the_vf_side(rig: Rig) -> None:
+def test_restarting_complete_ends_init_so_the_pf_sends_no_restarted(rig: Rig) -> None:
+    # adf_pfvf_pf_proto.c: RESTARTING_COMPLETE clears vf_info->init; adf_pf2vf_notify_restarted
+    # sends RESTARTED only to VFs with init set: the VF learns of the return by reopening.
     mb = mailbox(rig)
-    seen: list[PfEvent] = []
-    mb.subscribe(seen.append)
     rig.endpoint.connect()
     rig.device.inject("restart")
     rig.step()  # RESTARTING goes out
     assert mb.poll() == [PfEvent.RESTARTING]  # ... and RESTARTING_COMPLETE comes back
-    assert rig.device.agent is not None and rig.device.agent.restart_acknowledged
-    rig.step()  # reset, RESTARTED queued and delivered
+    agent = rig.device.agent
+    assert agent is not None and agent.restart_acknowledged and not agent.vf_init
+    assert not mb.initialised
+    rig.step()  # SR-IOV disabled
+    assert rig.phase() is Phase.REMOVED
+    rig.advance(1.0)
+    rig.step(3)  # back, as a new function
+    assert rig.phase() is Phase.RUNNING
+    assert rig.endpoint.pmisc.read32(PF2VM) == 0  # no RESTARTED waiting
+
+
+def test_a_vf_whose_init_survived_gets_restarted_after_the_return(rig: Rig) -> None:
+    # A version-5 VF that never answered RESTARTING: the PF times out, removes the function,
+    # and after the return sends RESTARTED to it (its init is still set).
+    rig.endpoint.connect()
+    rig.device.inject("restart")
     rig.step()
-    assert mb.poll() == [PfEvent.RESTARTED]
-    assert seen == [PfEvent.RESTARTING, PfEvent.RESTARTED]
-    assert rig.device.agent.vf_init  # INIT sent again after RESTARTED
+    rig.advance(11.0)  # the PF waits up to 100 x 100 ms
+    rig.step()
+    assert rig.phase() is Phase.REMOVED
+    rig.advance(1.0)
+    rig.step(3)
+    word = rig.endpoint.pmisc.read32(PF2VM)
+    assert word & pfvf.PFVF_INT and pfvf.msg_type(word) == Pf2VfType.RESTARTED
+
+
+def _connect_with_version(rig: Rig, version: int) -> None:
+    pmisc = rig.device.file.pmisc
+    pmisc[VM2PF // 4] = pfvf.encode(Vf2PfType.COMPAT_VER_REQ, version)
+    rig.step(2)
+    pmisc[PF2VM // 4] &= ~pfvf.PFVF_INT
+    pmisc[VM2PF // 4] = pfvf.encode(Vf2PfType.INIT)
+    rig.step()
+
+
+def test_restarted_and_fatal_error_go_only_to_a_vf_of_version_5(rig: Rig) -> None:
+    # adf_pf2vf_notify_restarted / _fatal_error: vf->init && vf_compat_ver >= FALLBACK (5).
+    _connect_with_version(rig, 4)
+    agent = rig.device.agent
+    assert agent is not None and agent.vf_init and agent.vf_compat == 4
+    rig.device.inject("fatal")
+    rig.step(2)
+    assert pfvf.msg_type(rig.device.file.pmisc[PF2VM // 4]) != Pf2VfType.FATAL_ERROR
+    rig.device.inject("restart")
+    rig.step()  # RESTARTING goes to any VF that sent INIT ...
+    assert pfvf.msg_type(rig.device.file.pmisc[PF2VM // 4]) == Pf2VfType.RESTARTING
+    rig.device.file.pmisc[PF2VM // 4] &= ~pfvf.PFVF_INT  # the VF acknowledges it
+    rig.step()  # ... but waits for RESTARTING_COMPLETE only from version 5
+    assert rig.phase() is Phase.REMOVED
+    rig.advance(1.0)
+    rig.step(3)
+    assert rig.phase() is Phase.RUNNING and agent.vf_init
+    assert rig.device.file.pmisc[PF2VM // 4] == 0  # no RESTARTED for version 4
+
+
+def test_the_pf_acknowledges_a_request_before_it_answers(rig: Rig) -> None:
+    # adf_gen4_pfvf_recv clears INT first; the answer is sent afterwards.
+    pmisc = rig.device.file.pmisc
+    pmisc[VM2PF // 4] = pfvf.encode(Vf2PfType.COMPAT_VER_REQ, pfvf.COMPAT_THIS_VERSION)
+    rig.step()
+    assert pmisc[VM2PF // 4] & pfvf.PFVF_INT == 0  # acknowledged ...
+    assert pmisc[PF2VM // 4] == 0  # ... not answered yet
+    rig.step()
+    assert pfvf.msg_type(pmisc[PF2VM // 4]) == Pf2VfType.VERSION_RESP
+
+
+def test_the_pf_overwrites_an_unacknowledged_message_after_its_ack_timeout(rig: Rig) -> None:
+    # adf_gen4_pfvf_send writes PF2VM without looking and waits at most 1 s for the ack.
+    agent = rig.device.agent
+    assert agent is not None
+    pmisc = rig.device.file.pmisc
+    agent.notify(Pf2VfType.FATAL_ERROR)
+    rig.step()  # FATAL_ERROR sits in PF2VM, unacknowledged
+    pmisc[VM2PF // 4] = pfvf.encode(Vf2PfType.COMPAT_VER_REQ, pfvf.COMPAT_THIS_VERSION)
+    rig.step(3)
+    assert pmisc[VM2PF // 4] & pfvf.PFVF_INT == 0  # taken although PF2VM is busy
+    assert pfvf.msg_type(pmisc[PF2VM // 4]) == Pf2VfType.FATAL_ERROR  # within the ack wait
+    rig.advance(1.0)
+    rig.step()
+    assert pfvf.msg_type(pmisc[PF2VM // 4]) == Pf2VfType.VERSION_RESP  # overwritten
 
 
 def test_a_vf_that_never_sent_init_gets_no_restart_messages(rig: Rig) -> None:
@@ -149,7 +225,7 @@ def test_legacy_and_raw_messages_are_answered_as_the_kernel_does(tmp_path: Path)
         pmisc = dev.file.pmisc
         vm2pf, pf2vm = 0x100C // 4, 0x1008 // 4
         pmisc[vm2pf] = pfvf.encode(Vf2PfType.VERSION_REQ)
-        dev.step()
+        dev.step(), dev.step()  # acknowledged, then answered
         assert pmisc[vm2pf] & 1 == 0
         answer = pmisc[pf2vm]
         assert pfvf.msg_type(answer) == Pf2VfType.VERSION_RESP

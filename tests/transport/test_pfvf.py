@@ -70,7 +70,8 @@ def test_ring_service_map_default_and_dc_only() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("sym;asym", 0x071C), ("asym;sym", 0x071C), ("dc", 0x0492), ("sym, dc", 0x04D3)],
+    # sym;dc: COMP, SYM, COMP, SYM, as the in-tree gen4 PF maps it (adf_fw_sym_dc_config)
+    [("sym;asym", 0x071C), ("asym;sym", 0x071C), ("dc", 0x0492), ("sym, dc", 0x069A)],
 )
 def test_service_names(text: str, value: int) -> None:
     assert pfvf.ring_service_map_from_names(text) == value

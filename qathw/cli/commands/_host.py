@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qathw import discovery
 from qathw.admin import Change
 from qathw.cli import UsageError
-from qathw.discovery import QatFunction, Role
+from qathw.discovery import Inventory, QatFunction, Role
+from qathw.errors import DeviceNotFoundError
 from qathw.paths import ENV_SYSFS_ROOT, HostRoot
 from qathw.pci_regs import PciAddress
 
@@ -72,6 +74,59 @@ def address(text: str) -> PciAddress:
         raise UsageError(str(exc), hint="see 'qathw list' for the addresses") from exc
 
 
+DEVICE_HELP = "a PCI address (0000:6b:00.0) or a device name (qat_dev0)"
+
+
+def pci_id(value: int | None) -> str | None:
+    """A PCI id as JSON carries it: ``"0x4940"`` (``None`` stays ``None``)."""
+    return None if value is None else f"0x{value:04x}"
+
+
+def find(inv: Inventory, name: str) -> QatFunction:
+    """The QAT function ``name`` names: a BDF, or ``qat_devN`` as ``qathw status`` numbers.
+
+    Raises:
+        UsageError: neither a PCI address nor ``qat_devN``.
+        DeviceNotFoundError: no such QAT function or accel device.
+    """
+    if name.startswith("qat_dev"):
+        number = name[len("qat_dev") :]
+        if not number.isdigit():
+            raise UsageError(f"'{name}' is not a device name", hint="write qat_devN, e.g. qat_dev0")
+        for fn in inv.accel_devices:
+            if fn.accel_id == int(number):
+                return fn
+        known = [f"qat_dev{f.accel_id}" for f in inv.accel_devices]
+        span = f"{known[0]} .. {known[-1]}" if known else "none"
+        raise DeviceNotFoundError(
+            f"no QAT acceleration device {name} (this host has {span})",
+            hint="'qathw status' lists them (unbound functions are not accel devices)",
+        )
+    return inv.get(address(name))
+
+
+def resolve(host: HostRoot, names: Sequence[str]) -> list[PciAddress]:
+    """The addresses of ``names`` (BDFs or ``qat_devN``), in the order given, without repeats.
+
+    The host is read only when a ``qat_devN`` name needs its numbering.
+
+    Raises:
+        UsageError: a name is neither a PCI address nor ``qat_devN``.
+        DeviceNotFoundError: a ``qat_devN`` the host does not have.
+    """
+    inv = discovery.discover(host) if any(n.startswith("qat_dev") for n in names) else None
+    out: list[PciAddress] = []
+    for name in names:
+        addr = (
+            find(inv, name).address
+            if inv is not None and name.startswith("qat_dev")
+            else address(name)
+        )
+        if addr not in out:
+            out.append(addr)
+    return out
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-aligned columns, two spaces apart, as wide as their widest cell."""
     widths = [len(h) for h in headers]
@@ -97,13 +152,14 @@ def function_doc(fn: QatFunction, host: HostRoot) -> dict[str, Any]:
     node = pci.vfio_node(host)
     doc: dict[str, Any] = {
         "bdf": fn.bdf,
+        "name": f"qat_dev{fn.accel_id}" if fn.accel_id is not None else None,
         "role": fn.role.value,
         "class_name": fn.class_name,
         "product": fn.kind.family.product,
         "generation": int(fn.generation),
-        "vendor": pci.vendor,
-        "device": pci.device,
-        "qat_device": fn.kind.device_id,
+        "vendor": pci_id(pci.vendor),
+        "device": pci_id(pci.device),
+        "qat_device": pci_id(fn.kind.device_id),
         "driver": pci.driver,
         "driver_override": pci.driver_override,
         "state": fn.state,

@@ -100,7 +100,8 @@ class ConfigCheck(Command):
         parser.add_argument(
             "--strict",
             action="store_true",
-            help="treat the Programmer's Guide spelling NumCyInstances/NumDcInstances as an error",
+            help="make every warning an error (as -Werror does): what Intel's Kubernetes "
+            "device plugin refuses (R10) and the NumCyInstances spelling among them",
         )
         parser.add_argument(
             "--cpus",

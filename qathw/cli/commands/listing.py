@@ -1,11 +1,15 @@
-"""``qathw list``: one row per QAT function."""
+"""``qathw list``: one row per QAT function.
+
+``--json`` adds, for each VF, what Intel's Kubernetes device plugin would do with it
+(``device_plugin``: exposed or not, as which resource, and why; :mod:`qathw.deviceplugin`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from qathw import discovery
+from qathw import deviceplugin, discovery
 from qathw.cli import Command, add_json_flag, emit_json
 from qathw.cli.commands._host import add_host_args, cell, function_doc, host_from, table
 from qathw.discovery import QatFunction, Role
@@ -62,10 +66,17 @@ class ListCommand(Command):
             want = None if args.driver == "none" else args.driver
             fns = [f for f in fns if f.pci.driver == want]
         if args.json:
+            plugin = deviceplugin.exposures(inv)
+            docs = []
+            for f in fns:
+                doc = function_doc(f, host)
+                seen = plugin.get(f.bdf)
+                doc["device_plugin"] = seen.to_dict() if seen is not None else None
+                docs.append(doc)
             emit_json(
                 {
                     "sysfs_root": str(host.sys),
-                    "functions": [function_doc(f, host) for f in fns],
+                    "functions": docs,
                     "unidentified": [
                         {"bdf": u.pci.bdf, "reason": u.reason} for u in inv.unidentified
                     ],

@@ -1,4 +1,9 @@
-"""``qathw monitor``: PCI add/remove/bind/unbind events as they happen (pyudev)."""
+"""``qathw monitor``: PCI add/remove/bind/unbind events as they happen (pyudev).
+
+The first line says that it is listening (once the netlink socket is open, so anything
+that happens after it is seen); then one line per event. With ``--json`` every line is a
+JSON document, the first with ``"action": "listening"``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import time
 
 from qathw import udev
 from qathw.cli import JSON_SCHEMA_VERSION, Command, UsageError, add_json_flag
-from qathw.cli.commands._host import add_host_args, host_from
+from qathw.cli.commands._host import add_host_args, host_from, pci_id
 from qathw.udev import PciEvent
 
 
@@ -27,14 +32,31 @@ def event_line(ev: PciEvent) -> str:
     return line + (f"  ({ev.qat})" if ev.qat else "")
 
 
+def listening_line(source: str, actions: tuple[str, ...], qat_only: bool) -> str:
+    """``listening for PCI add, remove, bind, unbind events (udev); Ctrl-C stops``."""
+    which = "QAT and ivshmem " if qat_only else "PCI "
+    return f"listening for {which}{', '.join(actions)} events ({source}); Ctrl-C stops"
+
+
+def listening_doc(source: str, actions: tuple[str, ...], qat_only: bool) -> dict[str, object]:
+    """The first JSON line: what is listened to."""
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "action": "listening",
+        "source": source,
+        "actions": list(actions),
+        "qat_only": qat_only,
+    }
+
+
 def event_doc(ev: PciEvent) -> dict[str, object]:
     return {
         "schema_version": JSON_SCHEMA_VERSION,
         "time": ev.timestamp,
         "action": ev.action,
         "bdf": ev.bdf,
-        "vendor": ev.vendor,
-        "device": ev.device,
+        "vendor": pci_id(ev.vendor),
+        "device": pci_id(ev.device),
         "driver": ev.driver,
         "seqnum": ev.seqnum,
         "qat": ev.qat,
@@ -78,13 +100,20 @@ class MonitorCommand(Command):
                 hint="run it without --sysfs-root (and without QATHW_SYSFS_ROOT)",
             )
         actions = udev.PCI_ACTIONS if args.all_actions else ("add", "remove", "bind", "unbind")
+        source = udev.default_source() if args.source == "auto" else args.source
         events = udev.monitor(
-            source=None if args.source == "auto" else args.source,
+            source=source,
             qat_only=args.qat,
             actions=actions,
             timeout=args.timeout,
             count=args.count,
         )
+        # The socket is open: say so, so that a person (or a script) knows when to act.
+        if args.json:
+            print(json.dumps(listening_doc(source, tuple(actions), args.qat)))
+        else:
+            print(listening_line(source, tuple(actions), args.qat))
+        sys.stdout.flush()
         try:
             for ev in events:
                 print(json.dumps(event_doc(ev)) if args.json else event_line(ev))

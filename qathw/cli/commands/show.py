@@ -1,4 +1,7 @@
-"""``qathw show BDF``: everything known about one function, ``lspci -vv`` style."""
+"""``qathw show DEVICE``: everything known about one function, ``lspci -vv`` style.
+
+DEVICE is a BDF or a ``qat_devN`` name.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,14 @@ from typing import Any
 
 from qathw import debugfs, discovery
 from qathw.cli import Command, add_json_flag, emit_json
-from qathw.cli.commands._host import add_host_args, address, function_doc, host_from
+from qathw.cli.commands._host import (
+    DEVICE_HELP,
+    add_host_args,
+    find,
+    function_doc,
+    host_from,
+    pci_id,
+)
 from qathw.debugfs import DebugfsInfo
 from qathw.discovery import Inventory, QatFunction, Role
 from qathw.paths import HostRoot
@@ -223,9 +233,9 @@ def show_doc(fn: QatFunction, inv: Inventory, dbg: DebugfsInfo | None) -> dict[s
     p = fn.pci
     doc = function_doc(fn, inv.host)
     doc["pci"] = {
-        "subsystem_vendor": p.subsystem_vendor,
-        "subsystem_device": p.subsystem_device,
-        "class": p.class_code,
+        "subsystem_vendor": pci_id(p.subsystem_vendor),
+        "subsystem_device": pci_id(p.subsystem_device),
+        "class": None if p.class_code is None else f"0x{p.class_code:06x}",
         "revision": p.revision,
         "enable": p.enable,
         "local_cpulist": p.local_cpulist,
@@ -251,7 +261,7 @@ def show_doc(fn: QatFunction, inv: Inventory, dbg: DebugfsInfo | None) -> dict[s
         else {
             "total_vfs": p.sriov.total_vfs,
             "num_vfs": p.sriov.num_vfs,
-            "vf_device": p.sriov.vf_device,
+            "vf_device": pci_id(p.sriov.vf_device),
             "offset": p.sriov.offset,
             "stride": p.sriov.stride,
         },
@@ -300,13 +310,12 @@ class ShowCommand(Command):
     def configure(self, parser: argparse.ArgumentParser) -> None:
         add_json_flag(parser)
         add_host_args(parser)
-        parser.add_argument("bdf", help="PCI address, e.g. 0000:6b:00.0")
+        parser.add_argument("device", metavar="DEVICE", help=DEVICE_HELP)
 
     def run(self, args: argparse.Namespace) -> int:
         host = host_from(args)
-        addr = address(args.bdf)
         inv = discovery.discover(host)
-        fn = inv.get(addr)
+        fn = find(inv, args.device)
         dbg = _debugfs_for(fn, host)
         if args.json:
             emit_json(show_doc(fn, inv, dbg))

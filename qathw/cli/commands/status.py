@@ -52,14 +52,15 @@ def status_line(fn: QatFunction) -> str:
 
 
 def status_doc(fn: QatFunction) -> dict[str, Any]:
+    """One device of ``status --json``, in the vocabulary of ``list --json`` (docs/admin.md)."""
     accel, engines = numbers(fn)
     return {
         "name": f"qat_dev{fn.accel_id}",
         "accel_id": fn.accel_id,
-        "type": fn.class_name,
+        "class_name": fn.class_name,
         "inst_id": fn.inst_id,
-        "node_id": node_id(fn),
-        "bsf": fn.bdf,
+        "numa_node": fn.pci.numa_node,
+        "bdf": fn.bdf,
         "num_accel": accel,
         "num_engines": engines,
         "state": "up" if fn.state == "up" else "down",

@@ -1,4 +1,8 @@
-"""``qathw telemetry BDF``: the gen4 telemetry counters of a PF, once or refreshing."""
+"""``qathw telemetry BDF``: the gen4 telemetry counters of a PF, once or refreshing.
+
+On an emulated endpoint the counters are its device's own (requests and bytes, per bank,
+always on): ``--rp SLOT=N`` shows bank N, and there is nothing to enable.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,25 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from qathw import admin, discovery, ids
+from qathw import discovery, ids
 from qathw.cli import JSON_SCHEMA_VERSION as SCHEMA
 from qathw.cli import Command, UsageError, add_json_flag
 from qathw.cli.commands._host import add_host_args, address, host_from
 from qathw.discovery import Role
+from qathw.emulated import ControlInfo
 from qathw.errors import DeviceError
-from qathw.telemetry import MAX_HISTORY, RP_SLOTS, Counter, Sample, Telemetry
+from qathw.telemetry import (
+    MAX_HISTORY,
+    RP_SLOTS,
+    Counter,
+    EndpointTelemetry,
+    Sample,
+    Telemetry,
+)
 
 VALUE_WIDTH = 14
 #: ``--watch`` without a number: the device takes one telemetry sample a second, so a
@@ -37,7 +51,8 @@ def sample_lines(title: str, sample: Sample) -> list[str]:
         head += f"{'min':>{VALUE_WIDTH}}{'max':>{VALUE_WIDTH}}{'avg':>{VALUE_WIDTH}}"
     lines = [title]
     if sample.rp_num is not None:
-        lines.append(f"ring pair {sample.rp_num}, service {sample.service_type or '?'}")
+        service = f", service {sample.service_type}" if sample.service_type else ""
+        lines.append(f"ring pair {sample.rp_num}{service}")
     lines.append(head)
     for c in sample.counters:
         line = f"{c.name:<23}{c.value:>{VALUE_WIDTH}}"
@@ -83,7 +98,8 @@ class TelemetryCommand(Command):
             default=[],
             type=_rp_arg,
             metavar="SLOT=RP",
-            help="watch ring pair RP in slot A-D (root) and show it",
+            help="watch ring pair RP in slot A-D (root) and show it; on an emulated "
+            "endpoint, show bank RP",
         )
         parser.add_argument(
             "--watch",
@@ -100,6 +116,10 @@ class TelemetryCommand(Command):
         host = host_from(args)
         addr = address(args.bdf)
         fn = discovery.discover(host).get(addr)
+        if args.watch is not None and args.watch <= 0:
+            raise UsageError("--watch needs a positive number of seconds", hint="e.g. --watch 1")
+        if fn.role is Role.EMULATED and fn.control is not None:
+            return self._endpoint(args, fn.bdf, fn.pci.sysfs_path / "resource2", fn.control)
         if fn.role is not Role.PF:
             pf = f" its PF is {fn.pf}:" if fn.pf else ""
             raise DeviceError(
@@ -117,29 +137,50 @@ class TelemetryCommand(Command):
             raise UsageError(
                 f"--enable {args.enable}: history must be 1..{MAX_HISTORY}", hint="see --help"
             )
-        if args.watch is not None and args.watch <= 0:
-            raise UsageError("--watch needs a positive number of seconds", hint="e.g. --watch 1")
         tl = Telemetry(host, fn.class_name, fn.bdf)
         if args.disable:
-            admin.require_root("telemetry --disable")
             tl.set_control(0)
             sys.stderr.write(f"{fn.bdf}: telemetry disabled\n")
             return 0
         if args.enable is not None:
-            admin.require_root("telemetry --enable")
             tl.set_control(args.enable)
             sys.stderr.write(f"{fn.bdf}: telemetry enabled (history {args.enable})\n")
-        if args.rp:
-            admin.require_root("telemetry --rp")
         for slot, rp in args.rp:
             tl.select_rp(slot, rp)
         slots = [slot for slot, _ in args.rp]
+        return self._loop(
+            args, fn.bdf, lambda: (tl.device(), {slot: tl.ring_pair(slot) for slot in slots})
+        )
+
+    def _endpoint(
+        self, args: argparse.Namespace, bdf: str, resource: Path, control: ControlInfo
+    ) -> int:
+        if args.enable is not None or args.disable:
+            raise DeviceError(
+                f"{bdf} is an emulated endpoint: its device counts always, there is "
+                "nothing to enable or disable",
+                hint=f"run 'qathw telemetry {bdf}' without --enable/--disable",
+            )
+        tl = EndpointTelemetry(resource, bdf, control.num_banks)
+        for _, bank in args.rp:
+            tl.ring_pair(bank)  # refuses a bank the endpoint does not have, before any output
+        return self._loop(
+            args,
+            bdf,
+            lambda: (tl.device(), {slot: tl.ring_pair(bank) for slot, bank in args.rp}),
+        )
+
+    def _loop(
+        self,
+        args: argparse.Namespace,
+        bdf: str,
+        read: Callable[[], tuple[Sample, dict[str, Sample]]],
+    ) -> int:
         shown = 0
         try:
             while True:
-                device = tl.device()
-                rps = {slot: tl.ring_pair(slot) for slot in slots}
-                self._emit(args, fn.bdf, device, rps, shown)
+                device, rps = read()
+                self._emit(args, bdf, device, rps, shown)
                 shown += 1
                 if args.watch is None or (args.count is not None and shown >= args.count):
                     return 0

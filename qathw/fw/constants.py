@@ -1,0 +1,92 @@
+"""The firmware's constants table in shared RAM (SHRAM), as the kernel loads it.
+
+At init the kernel sends ``ICP_QAT_FW_CONSTANTS_CFG`` with a 1024-byte table
+(Linux ``adf_admin.c``: ``const_tab``, ``ADF_CONST_TABLE_SIZE``, sent by
+``adf_set_fw_constants`` from ``adf_send_admin_init``); the firmware keeps it in SHRAM.
+An LA request with ``CIPH_AUTH_CFG_OFFSET`` set (``serv_specif_flags`` bit 3,
+``ICP_QAT_FW_CIPH_AUTH_CFG_OFFSET_IN_SHRAM_CP`` in ``icp_qat_fw_la.h``) gives its
+``cipher_cfg_offset`` and ``hash_cfg_offset`` in quadwords into this table instead of into
+its content descriptor (docs/hardware.md#shram-constants-table).
+
+What sits at an offset is a slice block in the content-descriptor layout: an 8-byte cipher
+config (``icp_qat_hw_cipher_config``), or a 16-byte auth setup (config, BE32 counter)
+followed, for plain hashes, by the FIPS 180 / RFC 1321 initial state. The offsets qatlib
+uses are in ``LacSymQat_ConstantsInitLookupTables`` (``lac_sym_qat_constants_table.c``):
+cipher 9-25 (DES, AES-128, ARC4), auth 37 MD5, 41 SHA-1, 46 SHA-1 HMAC (mode 1: setup
+only, the states come with the request), 48 SHA-224, 54 SHA-256, 60 SHA-384, 70 SHA-512.
+
+The bytes below are ``const_tab`` as it stands in Linux (a table the kernel says must stay
+backward compatible within a silicon generation), written two quadwords a line.
+"""
+
+from __future__ import annotations
+
+CONST_TABLE_SIZE = 1024  # ADF_CONST_TABLE_SIZE; also the size the admin message declares
+
+# Linux adf_admin.c const_tab, all 1024 bytes.
+CONST_TABLE = bytes.fromhex(
+    "0000000000000000 0000000000000000"  # qw 0-1
+    "0000000000000000 0000000000000000"  # qw 2-3
+    "0000000000000000 0000000000000000"  # qw 4-5
+    "0000000000000000 0000000000000000"  # qw 6-7
+    "0000000000000000 0100000000000000"  # qw 8-9
+    "0101000000000000 1100000000000000"  # qw 10-11
+    "1101000000000000 2100000000000000"  # qw 12-13
+    "0300000000000000 0302000000000000"  # qw 14-15
+    "0301000000000000 0303000000000000"  # qw 16-17
+    "1300000000000000 1302000000000000"  # qw 18-19
+    "1301000000000000 1303000000000000"  # qw 20-21
+    "2300000000000000 3300000000000000"  # qw 22-23
+    "0600000000000000 0602000000000000"  # qw 24-25
+    "0000000000000000 0000000000000000"  # qw 26-27
+    "0000000000000000 0000000000000000"  # qw 28-29
+    "0000000000000000 0000000000000000"  # qw 30-31
+    "0000000000000000 0000000000000000"  # qw 32-33
+    "0000000000000000 0000000000000000"  # qw 34-35
+    "0000000000000000 0200000000000000"  # qw 36-37
+    "0000000000000000 0123456789abcdef"  # qw 38-39
+    "fedcba9876543210 0100000000000000"  # qw 40-41
+    "0000000000000000 67452301efcdab89"  # qw 42-43
+    "98badcfe10325476 c3d2e1f000000000"  # qw 44-45
+    "1100000000000000 0000004000000000"  # qw 46-47
+    "0300000000000000 0000000000000000"  # qw 48-49
+    "c1059ed8367cd507 3070dd17f70e5939"  # qw 50-51
+    "ffc00b3168581511 64f98fa7befa4fa4"  # qw 52-53
+    "0400000000000000 0000000000000000"  # qw 54-55
+    "6a09e667bb67ae85 3c6ef372a54ff53a"  # qw 56-57
+    "510e527f9b05688c 1f83d9ab5be0cd19"  # qw 58-59
+    "0500000000000000 0000000000000000"  # qw 60-61
+    "cbbb9d5dc1059ed8 629a292a367cd507"  # qw 62-63
+    "9159015a3070dd17 152fecd8f70e5939"  # qw 64-65
+    "67332667ffc00b31 8eb44a8768581511"  # qw 66-67
+    "db0c2e0d64f98fa7 47b5481dbefa4fa4"  # qw 68-69
+    "0600000000000000 0000000000000000"  # qw 70-71
+    "6a09e667f3bcc908 bb67ae8584caa73b"  # qw 72-73
+    "3c6ef372fe94f82b a54ff53a5f1d36f1"  # qw 74-75
+    "510e527fade682d1 9b05688c2b3e6c1f"  # qw 76-77
+    "1f83d9abfb41bd6b 5be0cd19137e2179"  # qw 78-79
+    "1400000000000000 0000004000000000"  # qw 80-81
+    "1600000000000000 0000008000000000"  # qw 82-83
+    "1200000000000000 0000004000000000"  # qw 84-85
+    "1800000000000000 0000000000000000"  # qw 86-87
+    "1400000000000000 1401000000000000"  # qw 88-89
+    "1500000000000000 1501000000000000"  # qw 90-91
+    "1402000000000000 1403000000000000"  # qw 92-93
+    "1502000000000000 1503000000000000"  # qw 94-95
+    "2400000000000000 2500000000000000"  # qw 96-97
+    "2402000000000000 2502000000000000"  # qw 98-99
+    "1200000000000000 1201000000000000"  # qw 100-101
+    "4300000000000000 4301000000000000"  # qw 102-103
+    "4500000000000000 4501000000000000"  # qw 104-105
+    "4400000000000000 4401000000000000"  # qw 106-107
+    "2b00000000000000 2b01000000000000"  # qw 108-109
+    "2000000000000000 1500000000000000"  # qw 110-111
+    "0000008000000000 1700000000000000"  # qw 112-113
+    "0000000000000000 1000000000000000"  # qw 114-115
+    "0000000000000000 0000000000000000"  # qw 116-117
+    "0000000000000000 0000000000000000"  # qw 118-119
+    "0000000000000000 0000000000000000"  # qw 120-121
+    "0000000000000000 0000000000000000"  # qw 122-123
+    "0000000000000000 0000000000000000"  # qw 124-125
+    "0000000000000000 0000000000000000"  # qw 126-127
+)
