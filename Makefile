@@ -1,5 +1,6 @@
 # qathw — every target creates what it needs itself (virtual env, packages, and when
-# running as root on Debian: python3-venv, QEMU and a kernel for the VM tests).
+# running as root on Debian: python3-venv; QEMU, a kernel, prometheus and zsh for the VM,
+# exporter and completion tests).
 # Packages come from requirements.lock (every extra, with hashes); `make lock` regenerates
 # it from pyproject.toml's ranges, `make test-newest` runs the suite on the newest releases
 # those ranges allow.
@@ -43,13 +44,13 @@ lock: $(STAMP)
 vm-deps:
 	@if command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1 \
 	    && { command -v busybox-static >/dev/null || dpkg -s busybox-static >/dev/null 2>&1; } \
-	    && command -v prometheus >/dev/null; then :; \
+	    && command -v prometheus >/dev/null && command -v zsh >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing qemu-system-x86, linux-image-amd64, busybox-static and prometheus through apt (vm and exporter tests)"; \
+	  echo "installing qemu-system-x86, linux-image-amd64, busybox-static, prometheus and zsh through apt (vm, exporter and completion tests)"; \
 	  (apt-get update -qq || true) && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 linux-image-amd64 busybox-static prometheus >/dev/null \
-	    || echo "apt install failed: vm and exporter scrape tests will skip and say why"; \
-	else echo "not root or no apt: vm and exporter scrape tests will skip (install qemu-system-x86, linux-image-amd64, busybox-static and prometheus to run them)"; fi
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 linux-image-amd64 busybox-static prometheus zsh >/dev/null \
+	    || echo "apt install failed: vm, exporter scrape and zsh completion tests will skip and say why"; \
+	else echo "not root or no apt: vm, exporter scrape and zsh completion tests will skip (install qemu-system-x86, linux-image-amd64, busybox-static, prometheus and zsh to run them)"; fi
 
 demo: $(STAMP)
 	$(BIN)/python -m demo

@@ -25,7 +25,7 @@ if ! "$VENV/bin/python" -m pip download -q --no-deps --no-cache-dir -d "$PROBE" 
 fi
 rm -rf "$PROBE"
 if ! "$VENV/bin/python" -m pip install -q --no-cache-dir --upgrade --upgrade-strategy eager \
-    -e '.[test,dev,vm]' >"$LOG" 2>&1; then
+    -e '.[test,dev,vm]' -r requirements/build.in >"$LOG" 2>&1; then
   echo "test-newest: FAILED: the newest releases allowed by pyproject.toml do not install:"
   grep -v "^WARNING: Location" "$LOG" | tail -20
   exit 1
