@@ -22,7 +22,7 @@ from typing import Self
 from qathw.paths import HostRoot
 from qathw.sections import HeldSection, user_start
 from qathw.service import fallback as fb
-from qathw.service.algorithms import as_bytes, auth
+from qathw.service.algorithms import BytesLike, as_bytes, auth
 from qathw.service.buffers import as_view
 from qathw.service.ciphers import CbcContext, CtrContext, GcmContext, cbc_or_ctr
 from qathw.service.deflate_stream import Compressor, Decompressor, finished
@@ -88,7 +88,7 @@ class Accelerator:
 
     # --- hashes -------------------------------------------------------------------------
 
-    def hash(self, name: str, data: object = b"") -> HashObject:
+    def hash(self, name: str, data: BytesLike = b"") -> HashObject:
         """A streaming hash (``hashlib.new(name, data)``'s shape): sha1, sha224 ... sha512.
 
         Raises:
@@ -100,7 +100,9 @@ class Accelerator:
             return fb.hash_object(alg.name, bytes(as_view(data)))
         return StreamingHash(lambda: cy.hash(alg.name), data, name=alg.name)
 
-    def hmac(self, key: object, msg: object = None, digestmod: str = "sha256") -> HashObject:
+    def hmac(
+        self, key: BytesLike, msg: BytesLike | None = None, digestmod: str = "sha256"
+    ) -> HashObject:
         """A streaming HMAC (``hmac.new(key, msg, digestmod)``'s shape)."""
         k = as_bytes(key, "key")
         digest = digestmod.lower().removeprefix("hmac-")
@@ -112,15 +114,17 @@ class Accelerator:
 
     # --- ciphers ------------------------------------------------------------------------
 
-    def encryptor(self, algorithm: str, key: object, iv: object) -> CipherContext:
+    def encryptor(self, algorithm: str, key: BytesLike, iv: BytesLike) -> CipherContext:
         """A CBC or CTR encryption stream (``aes-128-cbc``, ``aes-256-ctr``, ``3des-cbc``...)."""
         return self._cipher(algorithm, key, iv, encrypt=True)
 
-    def decryptor(self, algorithm: str, key: object, iv: object) -> CipherContext:
+    def decryptor(self, algorithm: str, key: BytesLike, iv: BytesLike) -> CipherContext:
         """A CBC or CTR decryption stream."""
         return self._cipher(algorithm, key, iv, encrypt=False)
 
-    def _cipher(self, algorithm: str, key: object, iv: object, *, encrypt: bool) -> CipherContext:
+    def _cipher(
+        self, algorithm: str, key: BytesLike, iv: BytesLike, *, encrypt: bool
+    ) -> CipherContext:
         mode = cbc_or_ctr(algorithm)
         if mode == "gcm":
             raise ValueError("use gcm_encryptor() / gcm_decryptor() for GCM")
@@ -134,7 +138,7 @@ class Accelerator:
             return CbcContext(session, v, encrypt=encrypt)
         return CtrContext(session, v)
 
-    def gcm_encryptor(self, key: object, nonce: object) -> AeadEncryptionContext:
+    def gcm_encryptor(self, key: BytesLike, nonce: BytesLike) -> AeadEncryptionContext:
         """An AES-GCM encryption stream (``cryptography``'s GCM encryptor shape)."""
         k, n = as_bytes(key, "key"), as_bytes(nonce, "nonce")
         cy = self._cy()
@@ -144,7 +148,12 @@ class Accelerator:
         return GcmContext(session, k, n, encrypt=True, tag=None, min_tag_length=16)
 
     def gcm_decryptor(
-        self, key: object, nonce: object, tag: object = None, *, min_tag_length: int = 16
+        self,
+        key: BytesLike,
+        nonce: BytesLike,
+        tag: BytesLike | None = None,
+        *,
+        min_tag_length: int = 16,
     ) -> AeadDecryptionContext:
         """An AES-GCM decryption stream; the tag now or at ``finalize_with_tag``."""
         k, n = as_bytes(key, "key"), as_bytes(nonce, "nonce")
@@ -177,13 +186,13 @@ class Accelerator:
             return fb.decompress_object(wbits)
         return Decompressor(dc.compression(), framing=framing)
 
-    def compress(self, data: object, level: int = 6, wbits: int = 15) -> bytes:
+    def compress(self, data: BytesLike, level: int = 6, wbits: int = 15) -> bytes:
         """``data`` compressed whole (``zlib.compress``'s shape), chunked as the instance
         needs."""
         c = self.compressobj(level, wbits)
         return c.compress(as_view(data)) + c.flush()  # type: ignore[arg-type]
 
-    def decompress(self, data: object, wbits: int = 15) -> bytes:
+    def decompress(self, data: BytesLike, wbits: int = 15) -> bytes:
         """``data`` decompressed whole (``zlib.decompress``'s shape); gzip data may hold
         several members, as ``gzip.decompress`` takes.
 
@@ -311,7 +320,7 @@ def _on(instance: CyInstance | DcInstance | Accelerator | None) -> Accelerator:
 
 
 def compress(
-    data: object,
+    data: BytesLike,
     level: int = 6,
     wbits: int = 15,
     *,
@@ -342,7 +351,7 @@ def compress(
 
 
 def decompress(
-    data: object,
+    data: BytesLike,
     wbits: int = 15,
     *,
     instance: DcInstance | Accelerator | None = None,
@@ -373,14 +382,14 @@ def decompressobj(wbits: int = 15, *, instance: DcInstance | Accelerator) -> Dec
     return _on(instance).decompressobj(wbits)
 
 
-def new(name: str, data: object = b"", *, instance: CyInstance | Accelerator) -> HashObject:
+def new(name: str, data: BytesLike = b"", *, instance: CyInstance | Accelerator) -> HashObject:
     """A streaming hash on ``instance`` (``hashlib.new``'s shape)."""
     return _on(instance).hash(name, data)
 
 
 def hmac(
-    key: object,
-    msg: object = None,
+    key: BytesLike,
+    msg: BytesLike | None = None,
     digestmod: str = "sha256",
     *,
     instance: CyInstance | Accelerator,

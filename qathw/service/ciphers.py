@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher as _OsslCipher
 from cryptography.hazmat.primitives.ciphers import algorithms, modes
 
 from qathw.errors import UnsupportedAlgorithmError
-from qathw.service.algorithms import as_bytes, cipher
+from qathw.service.algorithms import BytesLike, as_bytes, cipher
 from qathw.service.buffers import as_view
 from qathw.service.chunking import plan
 from qathw.service.ghash import length_fix
@@ -42,7 +42,7 @@ class _Stream:
         self._chunk = plan(session.pool, per_byte=2.0, block=64).chunk
         self._done = False
 
-    def update(self, data: object) -> bytes:
+    def update(self, data: BytesLike) -> bytes:
         """Process more data; the output that is ready.
 
         Raises:
@@ -54,7 +54,7 @@ class _Stream:
             raise AlreadyFinalized("Context was already finalized.")
         return self._update(view)
 
-    def update_into(self, data: object, buf: object) -> int:
+    def update_into(self, data: BytesLike, buf: bytearray | memoryview) -> int:
         """:meth:`update` into ``buf``; the bytes written.
 
         Raises:
@@ -219,7 +219,7 @@ class GcmContext(_Stream):
         self._updated = False
         self._tag: bytes | None = None
 
-    def authenticate_additional_data(self, data: object) -> None:
+    def authenticate_additional_data(self, data: BytesLike) -> None:
         """Add associated data (before any :meth:`update`).
 
         Raises:
@@ -272,7 +272,7 @@ class GcmContext(_Stream):
             )
         return self._finish(self._expected)
 
-    def finalize_with_tag(self, tag: object) -> bytes:
+    def finalize_with_tag(self, tag: BytesLike) -> bytes:
         """Decryption: end the stream and check ``tag``.
 
         Raises:

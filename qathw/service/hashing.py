@@ -27,7 +27,7 @@ from qathw.fw.common import REQ_SERV_SPECIF_FLAGS_OFFSET, RESP_STATUS_OFFSET
 from qathw.fw.hw import round_up
 from qathw.service import calls, wire
 from qathw.service import status as st
-from qathw.service.algorithms import HashAlgorithm
+from qathw.service.algorithms import BytesLike, HashAlgorithm
 from qathw.service.buffers import DATA_ALIGN, as_view, stage
 from qathw.service.chunking import plan
 from qathw.service.operations import Op
@@ -131,7 +131,7 @@ class StreamingHash:
     """
 
     def __init__(
-        self, factory: Callable[[], HashSession], data: object = b"", *, name: str
+        self, factory: Callable[[], HashSession], data: BytesLike = b"", *, name: str
     ) -> None:
         self._factory = factory
         session = self._session = factory()
@@ -146,7 +146,7 @@ class StreamingHash:
         if data:
             self.update(data)
 
-    def update(self, data: object) -> None:
+    def update(self, data: BytesLike) -> None:
         """Hash more input (bytes-like).
 
         Raises:
