@@ -15,10 +15,15 @@ instance) and ``[IPSec]`` (1 process across devices, four Cy instances per devic
 8. traffic: every process runs requests on its instances (SSL: AES-128-CBC, as gen4
    offers no DES; IPSec: AES-256-GCM), checks each result against ``cryptography``, and reports
    its operations and throughput.
+
+``python -m demo --vfio`` runs it in a QEMU guest whose two endpoints are bound to
+``vfio-pci``, the holders reaching them through the section broker
+(:mod:`demo.vfio_host` on the host, :mod:`demo.vfio_seed` in the guest).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -56,7 +61,17 @@ def step(n: int, title: str) -> None:
     print("-" * min(WIDTH, len(title) + 3))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo", description="the seed's scenario")
+    parser.add_argument(
+        "--vfio",
+        action="store_true",
+        help="run it in a QEMU guest, through vfio-pci and the section broker",
+    )
+    if parser.parse_args(argv).vfio:
+        from demo import vfio_host  # only now: it needs the vm harness
+
+        return vfio_host.main()
     t0 = time.monotonic()
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None  # tmpfs: where ivshmem files live
     with tempfile.TemporaryDirectory(prefix="qathw-demo-", dir=shm) as tmp:

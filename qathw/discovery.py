@@ -30,7 +30,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from qathw import debugfs, emulated, ids, sysfsio
-from qathw.errors import DeviceError, DeviceNotFoundError
+from qathw.broker import client as broker_client
+from qathw.errors import DeviceError, DeviceNotFoundError, QatError
 from qathw.paths import HostRoot
 from qathw.pci import PciFunction, list_addresses, read_function, reason
 from qathw.pci_regs import PciAddress
@@ -223,9 +224,12 @@ def _pf_state(pci: PciFunction, kind: ids.FunctionKind) -> str | None:
 
 
 def _identify_emulated(
-    pci: PciFunction, io: SysfsIO
+    host: HostRoot, pci: PciFunction, io: SysfsIO
 ) -> tuple[emulated.ControlInfo | None, str | None]:
     """The control page of an ivshmem function, or why it could not be read.
+
+    Read through a sysfs map of ``resource2``; when the kernel refuses that map for a
+    function bound to vfio-pci, from the section broker that owns it (:func:`_from_broker`).
 
     Returns ``(None, None)`` for an ivshmem function that is not an emulated endpoint.
     """
@@ -238,7 +242,10 @@ def _identify_emulated(
     except FileNotFoundError:
         return None, None
     except OSError as exc:
-        return None, reason(exc)
+        lent = _from_broker(host, pci) if pci.driver in VFIO_DRIVERS else None
+        if lent is None:
+            return None, reason(exc)
+        head = lent
     except ValueError:  # mmap of an empty file
         return None, None
     if not emulated.has_magic(head):
@@ -247,6 +254,22 @@ def _identify_emulated(
         return emulated.read_control(head, mapped_size=size), None
     except DeviceError as exc:
         return None, str(exc)
+
+
+def _from_broker(host: HostRoot, pci: PciFunction) -> bytes | None:
+    """The control-page head as the running section broker reads it through its device
+    fd; ``None`` when no broker runs or it cannot say (the sysfs reason then stands).
+
+    Why: once vfio-pci has claimed the function's BARs (a holder mapped them), the kernel
+    refuses every sysfs map of them (``pci_mmap_resource``: ``iomem_is_exclusive`` under
+    ``CONFIG_IO_STRICT_DEVMEM``), so a host whose endpoints are shared through the broker
+    would otherwise lose them from the list, and renumber the rest. The bytes are the
+    endpoint's: the caller parses them as it parses the mapped ones.
+    """
+    try:
+        return broker_client.control_head(pci.bdf, emulated.CONTROL_PAGE_SIZE, host)
+    except QatError:
+        return None  # not the broker's (another VFIO user holds it), or a broker fault
 
 
 def _candidate(host: HostRoot, addr: PciAddress, io: SysfsIO) -> bool:
@@ -266,7 +289,7 @@ def _candidate(host: HostRoot, addr: PciAddress, io: SysfsIO) -> bool:
     return ids.lookup(vendor, device) is not None
 
 
-def _classify(pci: PciFunction, io: SysfsIO) -> QatFunction | Unidentified | None:
+def _classify(host: HostRoot, pci: PciFunction, io: SysfsIO) -> QatFunction | Unidentified | None:
     kind = pci.kind
     if kind is not None:
         if kind.is_vf:
@@ -280,7 +303,7 @@ def _classify(pci: PciFunction, io: SysfsIO) -> QatFunction | Unidentified | Non
             services=pci.qat.cfg_services if pci.qat else None,
         )
     if pci.is_ivshmem:
-        control, why = _identify_emulated(pci, io)
+        control, why = _identify_emulated(host, pci, io)
         if control is not None:
             state = "up" if control.backend_state in _BACKEND_UP else "down"
             return QatFunction(pci, control.kind, Role.EMULATED, control=control, state=state)
@@ -354,7 +377,7 @@ def discover(host: HostRoot | None = None, *, io: SysfsIO | None = None) -> Inve
             # Listed a moment ago, gone now: hot-unplug, or SR-IOV disabled meanwhile.
             vanished.append((addr, f"{addr} disappeared while being read"))
             continue
-        item = _classify(pci, io)
+        item = _classify(host, pci, io)
         if isinstance(item, QatFunction):
             found.append(item)
         elif isinstance(item, Unidentified):

@@ -31,6 +31,8 @@ from types import MappingProxyType
 
 from qathw import sysfsio
 from qathw.admin import pf_module
+from qathw.broker import client as broker_client
+from qathw.broker import rundir as broker_rundir
 from qathw.discovery import VFIO_DRIVERS, Inventory, QatFunction, Role
 from qathw.errors import QatError
 from qathw.paths import HostRoot
@@ -584,6 +586,57 @@ class _Doctor:
             hint,
         )
 
+    def broker(self) -> Finding:
+        return broker_finding(self.host)
+
+
+def broker_finding(host: HostRoot, runtime_dir: Path | None = None) -> Finding:
+    """Why a section broker runs, or why none could start (socket directory, lock, log).
+
+    Args:
+        host: the host root.
+        runtime_dir: the broker's directory; the sections' runtime directory by default.
+    """
+    rdir = runtime_dir if runtime_dir is not None else broker_rundir.default_runtime_dir(host)
+    try:
+        running = broker_client.status(host, runtime_dir=rdir)
+    except QatError as exc:
+        return Finding(Status.FAIL, f"cannot ask the broker: {exc.what}", exc.hint)
+    if running is not None:
+        busy = [e for e in running.endpoints if e.error]
+        detail = (
+            f"running: pid {running.pid}, {len(running.endpoints)} endpoints, "
+            f"{len(running.leases)} leases"
+        )
+        if busy:
+            return Finding(
+                Status.WARN,
+                f"{detail}; it cannot open {busy[0].bdf}: {busy[0].error}",
+                "see the error's own advice; 'qathw sections' shows the broker",
+            )
+        return Finding(Status.PASS, detail)
+    if rdir.exists():
+        try:
+            broker_rundir.check_private_dir(rdir)
+        except QatError as exc:
+            return Finding(Status.FAIL, f"a broker cannot start: {exc.what}", exc.hint)
+    stuck = broker_rundir.lock_holder(rdir)
+    if stuck is not None:
+        return Finding(
+            Status.FAIL,
+            f"pid {stuck} holds {rdir / 'broker.lock'} but no broker answers on its socket",
+            f"stop it ('kill {stuck}'); the next user_start starts a new broker",
+        )
+    tail = broker_client.log_tail(rdir, 3)
+    errors = [line for line in tail if "qathw:" in line or "Error" in line]
+    if errors:
+        return Finding(
+            Status.WARN,
+            f"not running; the last start failed: {errors[-1]}",
+            f"fix that, or run 'qathw broker --foreground' to watch it (log: {rdir}/broker.log)",
+        )
+    return Finding(Status.PASS, "not running; the first user_start that needs it starts it")
+
 
 def _owner(path: Path) -> str:
     try:
@@ -630,6 +683,7 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("memlock", "locked-memory limit", _Doctor.memlock),
     CheckSpec("hugepages", "hugepages", _Doctor.hugepages, needs_qat=False),
     CheckSpec("iommu", "IOMMU", _Doctor.iommu, needs_qat=False),
+    CheckSpec("section-broker", "section broker", _Doctor.broker, needs_qat=False),
 )
 
 

@@ -49,8 +49,10 @@ from qathw.transport.interrupts import (
 )
 from qathw.transport.mailbox import DEFAULT_TIMEOUT, Mailbox, PfEvent
 from qathw.transport.pfvf import RingService
+from qathw.transport.relay import RelayedMailbox
 from qathw.transport.ring import ALL_ONES, DEFAULT_SLOTS, RingPair
 from qathw.transport.watch import DEFAULT_INTERVAL, DeviceWatch
+from qathw.vfio_lent import LentDevice
 
 _FRONTEND_STATE = emulated.qathw_emu_control.frontend_state.offset
 _PCI_COMMAND = emulated.qathw_emu_control.pci_command.offset
@@ -143,7 +145,10 @@ class Endpoint:
         csr / pmisc: the ring-CSR and PMISC BAR windows.
         dma: where ring and buffer memory comes from.
         num_banks: banks of this function.
-        mailbox: the PF/VF mailbox (gen4 VFs), or ``None``.
+        mailbox: the PF/VF mailbox (gen4 VFs), or ``None`` — also for a VF the section
+            broker lent, whose mailbox only the broker speaks on.
+        relay: a lent VF's mailbox as the broker relays it (handshake results, PF
+            notifications), or ``None``.
         services: each bank's service, once :meth:`connect` has read the ring-to-service
             map (``None`` before, or without a mailbox).
         capabilities: the PF's capability word, after :meth:`connect`.
@@ -172,6 +177,8 @@ class Endpoint:
         shared_memory: WindowDmaPool | None = None,
         reopen: Callable[[], bool] | None = None,
         event_interval: float = DEFAULT_INTERVAL,
+        broken: Callable[[], QatError | None] | None = None,
+        relay: RelayedMailbox | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -186,7 +193,9 @@ class Endpoint:
         self._pairs: list[RingPair] = []
         self._lock = threading.Lock()
         self.mailbox: Mailbox | None = None
-        if kind.is_vf and self.layout.vintmsk_pf2vm is not None:
+        self.relay = relay
+        # A lent VF's mailbox is the broker's: several holders speaking on it collide.
+        if relay is None and kind.is_vf and self.layout.vintmsk_pf2vm is not None:
             self.mailbox = Mailbox(pmisc, self.layout, timeout=mailbox_timeout, idle=mailbox_idle)
         self.services: tuple[RingService, ...] | None = None
         self.capabilities: int | None = None
@@ -201,11 +210,12 @@ class Endpoint:
         self._reopen_function = reopen
         self.watch = DeviceWatch(
             name,
-            mailbox=self.mailbox,
+            mailbox=self.mailbox if relay is None else relay,
             probe=self._probe,
             fresh=self._fresh,
             reopen=None if reopen is None else self._reopen,
             interval=event_interval,
+            broken=broken,
         )
 
     # --- construction ---------------------------------------------------------------------
@@ -221,6 +231,8 @@ class Endpoint:
         host_interrupts: bool = True,
         present: Callable[[], bool] | None = None,
         event_interval: float = DEFAULT_INTERVAL,
+        broken: Callable[[], QatError | None] | None = None,
+        relay: RelayedMailbox | None = None,
     ) -> Endpoint:
         """An emulated endpoint from the BAR that holds its whole file.
 
@@ -238,6 +250,8 @@ class Endpoint:
             present: after a restart, whether the function is back (in sysfs, ready to be
                 enabled); default: its registers no longer read all-ones.
             event_interval: seconds between out-of-band looks driven by empty polls.
+            broken: the access path's :meth:`~qathw.pci_access.PciAccess.broken`.
+            relay: the broker's relay of a lent VF's mailbox (see :class:`Endpoint`).
 
         Raises:
             DeviceError: not an emulated endpoint, another layout version, bad windows.
@@ -283,6 +297,8 @@ class Endpoint:
                 shared_memory=pool,
                 reopen=reopen,
                 event_interval=event_interval,
+                broken=broken,
+                relay=relay if info.kind.is_vf else None,
             )
         except BaseException:
             bar.close()
@@ -323,6 +339,8 @@ class Endpoint:
         if self.mailbox is not None:
             self.mailbox.reset()
             self.connect()
+        elif self.relay is not None:
+            self.connect()  # the broker redoes the handshake with the PF, not us
         return True
 
     # --- the PF/VF handshake ----------------------------------------------------------------
@@ -330,11 +348,19 @@ class Endpoint:
     def connect(self) -> None:
         """Talk to the PF: version, capabilities, ring-to-service map, then INIT.
 
-        Without a mailbox (a PF, or gen2) there is nothing to do.
+        Without a mailbox (a PF, or gen2) there is nothing to do. A VF the section broker
+        lent takes what the broker's one handshake found, and touches no mailbox register.
 
         Raises:
             MailboxError: the PF does not answer or refuses this VF.
         """
+        if self.relay is not None:
+            facts = self.relay.facts
+            self.capabilities = facts.capabilities
+            self.services = facts.services
+            if self._control is not None:
+                self._control.write32(_FRONTEND_STATE, emulated.XenbusState.CONNECTED)
+            return
         mb = self.mailbox
         if mb is None:
             return
@@ -402,6 +428,9 @@ class Endpoint:
             RingConfigError, DmaPoolExhaustedError, MailboxError: see
             :meth:`RingPair.create`.
         """
+        unreachable = self.watch.check_path()
+        if unreachable is not None:
+            raise unreachable
         pair = RingPair.create(
             self.bank(bank),
             pool or self.dma,
@@ -493,7 +522,11 @@ class Endpoint:
         for pair in self._pairs:
             pair.close()
         self._pairs.clear()
-        if self.mailbox is not None and self.mailbox.initialised:
+        if (
+            self.mailbox is not None
+            and self.mailbox.initialised
+            and self.watch.unreachable is None  # nobody answers a BAR that is gone
+        ):
             self.mailbox.timeout = min(self.mailbox.timeout, _SHUTDOWN_TIMEOUT)
             try:
                 self.mailbox.shutdown()
@@ -627,6 +660,8 @@ def open_endpoint(
                 mailbox_timeout=mailbox_timeout,
                 host_interrupts=on_host,
                 present=present,
+                broken=access.broken,
+                relay=_relay_of(access),
             )
             endpoint._owned.append(access)
             return endpoint
@@ -641,6 +676,13 @@ def open_endpoint(
     except BaseException:
         access.close()
         raise
+
+
+def _relay_of(access: PciAccess) -> RelayedMailbox | None:
+    """The broker's relay of the mailbox of a VF it lent; ``None`` for any other path."""
+    if not isinstance(access, LentDevice) or access.pf is None:
+        return None
+    return RelayedMailbox(access.pf, access.pf_events, access.pf_ack)
 
 
 def _open_real(
@@ -673,4 +715,6 @@ def _open_real(
         owned=[csr, pmisc, access],
         mailbox_timeout=mailbox_timeout,
         interrupts=VfioInterrupts(access.msi_eventfd),
+        broken=access.broken,
+        relay=_relay_of(access),
     )

@@ -150,6 +150,25 @@ class NoIommuError(VfioError):
     """The kernel has no IOMMU enabled, so VFIO type1 cannot work."""
 
 
+# --- section broker (lends VFIO fds to section holders) --------------------------------
+
+
+class BrokerError(QatError):
+    """The section broker refused a request, or spoke out of protocol."""
+
+
+class BrokerUnavailableError(BrokerError):
+    """No section broker runs and none could be started (the hint says why)."""
+
+
+class BrokerGoneError(BrokerError):
+    """The section broker ended: every lease it gave is void."""
+
+
+class BrokerPermissionError(BrokerError):
+    """The broker's socket belongs to another user (or the broker is not trusted)."""
+
+
 # --- transport: rings, mailbox, device health -------------------------------------------
 
 
@@ -249,6 +268,10 @@ class UnsupportedAlgorithmError(QatError):
 
 
 __all__ = [
+    "BrokerError",
+    "BrokerGoneError",
+    "BrokerPermissionError",
+    "BrokerUnavailableError",
     "ConfigError",
     "DeviceAccessError",
     "DeviceError",

@@ -109,5 +109,23 @@ class IovaSpace:
         self._free = merged
 
 
+def lease_space(
+    ranges: list[tuple[int, int]], window: tuple[int, int], *, granule: int = mmap.PAGESIZE
+) -> IovaSpace:
+    """An allocator confined to ``window``, a lease's part of a shared container.
+
+    Args:
+        ranges: the container's valid IOVA ranges, half-open.
+        window: ``(start, end)`` the lender gave this process, half-open.
+        granule: the IOMMU page size.
+
+    Returns:
+        An :class:`IovaSpace` over the valid ranges' intersection with ``window``.
+    """
+    lo, hi = window
+    inside = [(max(s, lo), min(e, hi)) for s, e in ranges if s < hi and e > lo]
+    return IovaSpace(inside, base=lo, granule=granule)
+
+
 def _round_up(value: int, align: int) -> int:
     return (value + align - 1) // align * align

@@ -2,8 +2,11 @@
 
 Memory mapped for DMA through VFIO type1 is pinned and counted as locked memory of the
 process (``VmLck``) unless it has ``CAP_IPC_LOCK``; past the soft limit the kernel refuses
-the mapping with ENOMEM. qathw checks before it pins and turns the kernel's refusal into
-the same :class:`~qathw.errors.MemlockLimitError`, with the current and needed values.
+the mapping with ENOMEM. The process is the one calling ``VFIO_IOMMU_MAP_DMA``, also on a
+container another process lent (``vfio_dma_do_map`` records ``current``'s task and mm;
+drivers/vfio/vfio_iommu_type1.c), so a section holder's own limit applies. qathw checks
+before it pins and turns the kernel's refusal into the same
+:class:`~qathw.errors.MemlockLimitError`, with the current and needed values.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from pathlib import Path
 from qathw.errors import MemlockLimitError
 
 _MEMLOCK_HINT = (
-    "raise the limit: 'ulimit -l <KiB>' in the shell, LimitMEMLOCK= in a systemd unit, or "
-    "'memlock' in /etc/security/limits.conf (qatlib documents 16 MB per VF plus what the "
-    "application pins)"
+    "raise the limit of the process that maps the memory (each application process, also "
+    "when a section broker lent it the device): 'ulimit -l <KiB>' in the shell, "
+    "LimitMEMLOCK= in a systemd unit, or 'memlock' in /etc/security/limits.conf (qatlib "
+    "documents 16 MB per VF plus what the application pins)"
 )
 
 

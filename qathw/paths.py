@@ -12,12 +12,14 @@ Environment:
         ``python -m fakedev.sysfs DIR`` builds it), or the directory that plays ``/sys``
         itself (its parent is the prefix); :meth:`HostRoot.from_dir` tells them apart.
     QATHW_CONFIG_DIR: where ``<type>_dev<N>.conf`` files are read (default ``/etc``).
-    QATHW_RUNTIME_DIR: where section locks live (default ``<prefix>/run/qathw``).
+    QATHW_RUNTIME_DIR: where section locks and the section broker's socket live (default:
+        :func:`default_runtime_dir`).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +120,43 @@ class HostRoot:
     def pci_device(self, bdf: str) -> Path:
         """The sysfs directory of one PCI function (``/sys/bus/pci/devices/<bdf>``)."""
         return self.pci_devices / bdf
+
+
+def default_runtime_dir(host: HostRoot | None = None) -> Path:
+    """Where section locks and the section broker's socket live (not created).
+
+    The one rule, shared by :mod:`qathw.sections` and :mod:`qathw.broker` (which sit in
+    different layers, both above this one): ``$QATHW_RUNTIME_DIR``; else
+    ``<host root>/run/qathw`` where that exists privately or can be created (root); else
+    ``$XDG_RUNTIME_DIR/qathw``; else ``/tmp/qathw-<uid>``. Every user thus gets a
+    directory of their own; its users create it 0700 and refuse one that is not private.
+
+    Args:
+        host: the host root whose ``run`` directory is tried; ``$QATHW_SYSFS_ROOT`` or ``/``.
+
+    Returns:
+        The directory's path.
+    """
+    env = os.environ.get(ENV_RUNTIME_DIR)
+    if env:
+        return Path(env)
+    run = (host if host is not None else HostRoot.from_env()).run
+    system = run / "qathw"
+    if (system.is_dir() and _private_dir(system)) or os.access(run, os.W_OK | os.X_OK):
+        return system
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isdir(xdg) and os.access(xdg, os.W_OK | os.X_OK):
+        return Path(xdg) / "qathw"
+    return Path(f"/tmp/qathw-{os.geteuid()}")
+
+
+def _private_dir(path: Path) -> bool:
+    """A directory (not a symlink) of this user that group and others cannot write."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
 
 
 def config_dir() -> Path:

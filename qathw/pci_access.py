@@ -15,8 +15,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
+from qathw import vfio_lent
 from qathw.dma import DmaPool
-from qathw.errors import DeviceAccessError, DeviceError, DeviceNotFoundError
+from qathw.errors import DeviceAccessError, DeviceError, DeviceNotFoundError, QatError
 from qathw.mmio import Mmio
 from qathw.paths import HostRoot
 from qathw.pci_regs import (
@@ -71,6 +72,11 @@ class PciAccess(Protocol):
         """
         ...
 
+    def broken(self) -> QatError | None:
+        """Why this path no longer reaches the function for good (the section broker
+        that lent it ended), else ``None``. Cheap and non-blocking: asked out of band."""
+        ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Self: ...
@@ -88,23 +94,35 @@ def access_path(bdf: str, root: HostRoot | None = None) -> str:
     return VFIO if driver_of(bdf, root) == VFIO_PCI_DRIVER else SYSFS
 
 
-def open_access(bdf: str, *, root: HostRoot | None = None) -> PciAccess:
+def open_access(bdf: str, *, root: HostRoot | None = None, broker: bool | None = None) -> PciAccess:
     """Open a function through VFIO when it is bound to vfio-pci, else through sysfs.
+
+    A vfio-pci function is reached through the section broker by default: it lends the
+    group's fds, so that several processes (sections of one function) can share it
+    (:mod:`qathw.vfio_lent`); the broker starts on first use. A function reached through
+    sysfs never involves the broker.
 
     Args:
         bdf: the function's PCI address.
         root: the host root.
+        broker: through the broker (True) or by opening the group here (False, for a
+            single-process tool); default: ``$QATHW_BROKER`` (``off`` disables it).
 
     Returns:
-        A :class:`~qathw.vfio.VfioDevice` or a :class:`SysfsAccess`; close it when done.
+        A :class:`~qathw.vfio.VfioDevice` (a :class:`~qathw.vfio_lent.LentDevice` through
+        the broker) or a :class:`SysfsAccess`; close it when done.
 
     Raises:
         DeviceNotFoundError: no such function.
-        VfioError: (VFIO path) as :func:`qathw.vfio.open_device` raises.
+        VfioError: (VFIO path) as :func:`qathw.vfio.open_device` raises, or the broker
+            could not open it (its error).
+        BrokerUnavailableError, BrokerPermissionError, BrokerError: no broker could lend it.
     """
     root = root or HostRoot.from_env()
     bdf = str(PciAddress.parse(bdf))
     if access_path(bdf, root) == VFIO:
+        if broker if broker is not None else vfio_lent.wanted():
+            return vfio_lent.open_lent(bdf, root)
         return open_device(bdf, root=root)
     return SysfsAccess(bdf, root=root)
 
@@ -210,6 +228,10 @@ class SysfsAccess(CommandRegister):
 
     def dma_pool(self, capacity: int) -> DmaPool | None:
         """``None``: sysfs maps no memory into the function's IOMMU space."""
+        return None
+
+    def broken(self) -> QatError | None:
+        """``None``: nothing lent this path (a function that leaves is the watch's)."""
         return None
 
     def close(self) -> None:

@@ -35,8 +35,9 @@ under the ``host`` given, else ``$QATHW_SYSFS_ROOT``, else ``/``); :mod:`qathw.c
 decides which of them are started by their files. When none is, the error says which
 files were found and why each is not used (device down, file named for another device).
 
-Runtime directory: ``$QATHW_RUNTIME_DIR``; else ``<host root>/run/qathw`` where that can be
-created (root); else ``$XDG_RUNTIME_DIR/qathw``; else ``/tmp/qathw-<uid>``. It is created
+Runtime directory: :func:`qathw.paths.default_runtime_dir` — ``$QATHW_RUNTIME_DIR``; else
+``<host root>/run/qathw`` where that can be created (root); else ``$XDG_RUNTIME_DIR/qathw``;
+else ``/tmp/qathw-<uid>``. It is created
 with mode 0700; one that is a symlink, not owned by this user, or writable by group or
 others is refused.
 """
@@ -167,32 +168,8 @@ _thread_lock = threading.Lock()
 
 # --- runtime directory ----------------------------------------------------------------
 
-
-def default_runtime_dir(host: HostRoot | None = None) -> Path:
-    """Where section locks live (without creating it); see the module docstring.
-
-    Args:
-        host: the host root whose ``run`` directory is tried; ``$QATHW_SYSFS_ROOT`` or ``/``.
-    """
-    env = os.environ.get(paths.ENV_RUNTIME_DIR)
-    if env:
-        return Path(env)
-    run = (host if host is not None else HostRoot.from_env()).run
-    system = run / "qathw"
-    if (system.is_dir() and _usable(system)) or os.access(run, os.W_OK | os.X_OK):
-        return system
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg and os.path.isdir(xdg) and os.access(xdg, os.W_OK | os.X_OK):
-        return Path(xdg) / "qathw"
-    return Path(f"/tmp/qathw-{os.geteuid()}")
-
-
-def _usable(path: Path) -> bool:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+# The rule lives in the seam layer, shared with the section broker (its socket is there).
+default_runtime_dir = paths.default_runtime_dir
 
 
 def _check_dir(st: os.stat_result, path: Path) -> None:

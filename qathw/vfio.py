@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from qathw import sysfsio
 from qathw._uapi import vfio as uapi
@@ -36,12 +37,13 @@ from qathw.errors import (
     DeviceNotFoundError,
     DmaError,
     NoIommuError,
+    QatError,
     VfioError,
     VfioGroupBusyError,
     VfioGroupNotViableError,
     VfioPermissionError,
 )
-from qathw.iova import IovaSpace
+from qathw.iova import IovaSpace, lease_space
 from qathw.memlock import memlock_error
 from qathw.mmio import Mmio
 from qathw.paths import HostRoot
@@ -245,6 +247,29 @@ def _walk_caps(buf: bytes | bytearray, first: int) -> Iterator[tuple[int, int, i
         seen += 1
 
 
+# --- fds lent by another process (the section broker) -----------------------------------
+
+
+@dataclass(frozen=True)
+class _LentFd:
+    """An fd another process lent, and the IOVA window of the lease (containers)."""
+
+    fd: int
+    window: tuple[int, int] = (0, 0)
+
+    def dup(self) -> int:
+        # A view owns a duplicate: closing either never closes the other's fd number,
+        # which the process may already have reused.
+        try:
+            return os.dup(self.fd)
+        except OSError as exc:
+            raise VfioError(
+                f"the lent fd {self.fd} cannot be used: {exc.strerror}",
+                hint="the broker session that lent it was closed; open the endpoint again",
+                errno=exc.errno,
+            ) from exc
+
+
 # --- container ---------------------------------------------------------------------------
 
 
@@ -278,13 +303,17 @@ class VfioContainer:
         VfioPermissionError: the container node cannot be opened by this user.
     """
 
-    def __init__(self, root: HostRoot | None = None) -> None:
+    def __init__(self, root: HostRoot | None = None, *, _lent: _LentFd | None = None) -> None:
         self.root = root or HostRoot.from_env()
         self.path = self.root.vfio / "vfio"
-        self._fd: int | None = _open_node(self.path, f"opening {self.path}")
+        self._fd: int | None = (
+            _open_node(self.path, f"opening {self.path}") if _lent is None else _lent.dup()
+        )
         self._lock = threading.Lock()
         self.iommu_type: int | None = None
         self._iova: IovaSpace | None = None
+        # A lent container: DMA goes only inside the lease's IOVA window (the broker's).
+        self.iova_window: tuple[int, int] | None = None if _lent is None else _lent.window
         try:
             version = _ioctl(self._fd, uapi.VFIO_GET_API_VERSION, 0, "VFIO_GET_API_VERSION")
             if version != uapi.VFIO_API_VERSION:
@@ -292,9 +321,48 @@ class VfioContainer:
                     f"VFIO API version {version}; qathw speaks version {uapi.VFIO_API_VERSION}",
                     hint="use a kernel whose VFIO API qathw supports",
                 )
+            if _lent is not None:
+                # The lender attached a group and chose the IOMMU (open_device picks the
+                # best type, as here); the kernel does not report which one.
+                self.iommu_type = self.best_iommu_type()
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def adopt(
+        cls, fd: int, iova_window: tuple[int, int], *, root: HostRoot | None = None
+    ) -> VfioContainer:
+        """A view of a container another process set up and lent (the section broker).
+
+        The view works on its own duplicate of ``fd`` (closed by :meth:`close`; the
+        lender's fd stays the lender's). DMA memory is mapped only inside
+        ``iova_window``, the IOVA range the lender gave this process: the container is
+        shared, and ``VFIO_IOMMU_MAP_DMA`` still pins this process's pages and charges
+        this process's ``RLIMIT_MEMLOCK`` (``vfio_dma_do_map``: ``dma->task`` and
+        ``dma->mm`` are the caller's; drivers/vfio/vfio_iommu_type1.c).
+
+        Args:
+            fd: the lent container fd (its group attached, its IOMMU set).
+            iova_window: ``(start, end)``, half-open.
+            root: the host root.
+
+        Returns:
+            The view; close it when done (the lender's mappings are untouched).
+
+        Raises:
+            ValueError: an empty or misaligned window.
+            VfioError: ``fd`` is not a VFIO container, or has no type1 IOMMU.
+        """
+        start, end = iova_window
+        if not 0 < start < end or start % mmap.PAGESIZE or end % mmap.PAGESIZE:
+            raise ValueError(f"IOVA window [{start:#x}, {end:#x}) is empty or not page aligned")
+        return cls(root, _lent=_LentFd(fd, (start, end)))
+
+    @property
+    def lent(self) -> bool:
+        """Whether this is a view of a container another process lent (:meth:`adopt`)."""
+        return self.iova_window is not None
 
     @property
     def fd(self) -> int:
@@ -360,7 +428,10 @@ class VfioContainer:
                 info = self.iommu_info()
                 ranges = list(info.iova_ranges) or [(0, 1 << 39)]
                 granule = max(info.min_page_size, mmap.PAGESIZE)
-                self._iova = IovaSpace(ranges, granule=granule)
+                if self.iova_window is None:
+                    self._iova = IovaSpace(ranges, granule=granule)
+                else:
+                    self._iova = lease_space(ranges, self.iova_window, granule=granule)
             return self._iova
 
     def map_dma(
@@ -375,6 +446,14 @@ class VfioContainer:
             DmaError: the IOVA range overlaps a mapping, or the kernel's mapping limit hit.
             VfioError: any other refusal (errno kept).
         """
+        window = self.iova_window
+        if window is not None and not window[0] <= iova < iova + size <= window[1]:
+            raise DmaError(
+                f"IOVA [{iova:#x}, {iova + size:#x}) is outside this process's lease "
+                f"[{window[0]:#x}, {window[1]:#x}) of a shared container",
+                hint="allocate IOVAs from the container's iova_space: other processes map "
+                "the rest of the shared container",
+            )
         m = uapi.vfio_iommu_type1_dma_map()
         m.argsz = ctypes.sizeof(m)
         m.flags = (uapi.VFIO_DMA_MAP_FLAG_READ if read else 0) | (
@@ -405,8 +484,12 @@ class VfioContainer:
         """Remove the DMA mapping(s) covering ``[iova, iova + size)``.
 
         Returns:
-            Bytes unmapped, as the kernel reports.
+            Bytes unmapped, as the kernel reports; 0 on a closed lent view (the lender
+            removes a lease's mappings when the lease ends, and the kernel removes every
+            mapping when the group leaves the container).
         """
+        if self._fd is None and self.lent:
+            return 0
         u = uapi.vfio_iommu_type1_dma_unmap()
         u.argsz = ctypes.sizeof(u)
         u.iova, u.size = iova, size
@@ -414,7 +497,8 @@ class VfioContainer:
         return int(u.size)
 
     def close(self) -> None:
-        """Close the container; the kernel drops every DMA mapping with it."""
+        """Close the container; the kernel drops every DMA mapping with it (a lent view
+        closes only its duplicate: the lender's container and mappings stay)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -453,12 +537,18 @@ class VfioGroup:
         VfioError: no such node (the group's devices are not bound to vfio-pci), or other.
     """
 
-    def __init__(self, group: int, root: HostRoot | None = None) -> None:
+    def __init__(
+        self, group: int, root: HostRoot | None = None, *, _lent: _LentFd | None = None
+    ) -> None:
         self.root = root or HostRoot.from_env()
         self.group = group
         self.path = self.root.vfio / str(group)
         self.container: VfioContainer | None = None
         self._fd: int | None = None
+        self.lent = _lent is not None
+        if _lent is not None:
+            self._fd = _lent.dup()
+            return
         try:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
         except OSError as exc:
@@ -574,10 +664,24 @@ class VfioGroup:
                 path=self.path,
             ) from exc
 
+    @classmethod
+    def adopt(
+        cls, fd: int, group: int, container: VfioContainer, *, root: HostRoot | None = None
+    ) -> VfioGroup:
+        """A view of a group another process opened and attached to ``container``.
+
+        The view works on its own duplicate of ``fd``, and never detaches the group from
+        its container (every holder of the lent group shares that container).
+        """
+        view = cls(group, root, _lent=_LentFd(fd))
+        view.container = container
+        return view
+
     def close(self) -> None:
         if self._fd is not None:
-            with contextlib.suppress(VfioError):
-                self.unset_container()
+            if not self.lent:  # a lent group stays attached for the other holders
+                with contextlib.suppress(VfioError):
+                    self.unset_container()
             os.close(self._fd)
             self._fd = None
 
@@ -687,8 +791,70 @@ class VfioDevice(CommandRegister):
         self._owns_group = owns_group
         self._owns_container = owns_container
         self._windows: list[Mmio] = []
+        self._mappings: list[mmap.mmap] = []
         self._eventfds: dict[int, tuple[int, ...]] = {}
         self._regions: dict[int, RegionInfo] = {}
+
+    @classmethod
+    def adopt(
+        cls,
+        bdf: str,
+        *,
+        container_fd: int,
+        group_fd: int,
+        device_fd: int,
+        group: int,
+        iova_window: tuple[int, int],
+        root: HostRoot | None = None,
+    ) -> Self:
+        """A view of a function another process opened and lent (the section broker).
+
+        No group is opened here (it is open in the lender, and a group is open in one
+        process at a time). The view owns duplicates of the three fds, so closing it
+        never closes the lender's; DMA memory goes only inside ``iova_window``.
+
+        Shared-device rules, because every holder of the lent fds drives the same
+        function: no ``VFIO_DEVICE_SET_IRQS`` (it would rewire the vectors of every
+        holder) and no ``VFIO_DEVICE_RESET`` (it would reset every holder's banks) —
+        both are refused with a clear error; config-space writes only set bits
+        (:meth:`~qathw.pci_regs.CommandRegister.set_command_bits`).
+
+        Args:
+            bdf: the function's PCI address.
+            container_fd, group_fd, device_fd: the lent fds (not taken over).
+            group: the IOMMU group number.
+            iova_window: ``(start, end)`` of this process's IOVA range, half-open.
+            root: the host root.
+
+        Raises:
+            ValueError: a bad IOVA window.
+            VfioError: an fd is not what it should be.
+        """
+        cont = VfioContainer.adopt(container_fd, iova_window, root=root)
+        view: VfioGroup | None = None
+        try:
+            view = VfioGroup.adopt(group_fd, group, cont, root=root)
+            fd = _LentFd(device_fd).dup()
+        except BaseException:
+            if view is not None:
+                view.close()
+            cont.close()
+            raise
+        return cls(str(PciAddress.parse(bdf)), fd, view, cont)
+
+    @property
+    def lent(self) -> bool:
+        """Whether the function was lent by another process (:meth:`adopt`)."""
+        return self.group.lent
+
+    def _refuse_on_lent(self, what: str, why: str) -> None:
+        if self.lent:
+            raise VfioError(
+                f"{what} of {self.bdf} refused: the function is shared through the section "
+                f"broker, and {why}",
+                hint="use polled instances (IsPolled = 1); a single-process tool may open "
+                "the function itself with QATHW_BROKER=off",
+            )
 
     @property
     def fd(self) -> int:
@@ -809,6 +975,7 @@ class VfioDevice(CommandRegister):
             ) from exc
         window = Mmio(mapping, 0, size, name=label, owns_mapping=True)
         self._windows.append(window)
+        self._mappings.append(mapping)
         return window
 
     def map_bar(self, bar: int, offset: int = 0, size: int | None = None) -> Mmio:
@@ -877,6 +1044,7 @@ class VfioDevice(CommandRegister):
         Raises:
             VfioError: the function has no reset method the kernel can use.
         """
+        self._refuse_on_lent("a function reset", "it would reset every holder's banks")
         if not self.info().can_reset:
             raise VfioError(
                 f"{self.bdf} offers no function reset to VFIO",
@@ -902,6 +1070,10 @@ class VfioDevice(CommandRegister):
         Raises:
             VfioError: the index has fewer vectors than ``count``, or no eventfd support.
         """
+        self._refuse_on_lent(
+            "wiring interrupts",
+            "VFIO_DEVICE_SET_IRQS on the shared device would take the vectors of every holder",
+        )
         info = self.irq_info(index)
         if count <= 0 or count > info.count or not info.eventfd:
             raise VfioError(
@@ -973,13 +1145,46 @@ class VfioDevice(CommandRegister):
 
     # --- lifetime --------------------------------------------------------------------
 
+    def broken(self) -> QatError | None:
+        """``None``: a function this process opened itself stays reachable until closed."""
+        return None
+
+    def let_go(self) -> None:
+        """Stop reaching the function at once, leaving this process's objects usable.
+
+        Every BAR mapping is replaced in place by private zero-filled memory (``mmap``
+        with ``MAP_FIXED``), which drops the mapping's reference to the device file
+        without invalidating the views into it; then the fds are closed. Used when the
+        lender of a shared function is gone: the group becomes free for a new lender
+        only once no process holds its device fd or a mapping of it ("Device FDs hold a
+        group file reference", ``vfio_group_fops_release``, drivers/vfio/group.c).
+        :meth:`close` still closes the (now anonymous) windows. Idempotent.
+        """
+        if self._fd is None:
+            return
+        for mapping in self._mappings:
+            if not mapping.closed:
+                _replace_with_anonymous(mapping)
+        self._mappings.clear()
+        self._eventfds.clear()  # a lent device wires none; the kernel drops them with the fd
+        os.close(self._fd)
+        self._fd = None
+        if self._owns_group:
+            self.group.close()
+        if self._owns_container:
+            self.container.close()
+
     def close(self) -> None:
         """Close windows, eventfds, the device fd, and the group/container it owns."""
         if self._fd is None:
+            for window in self._windows:  # after let_go(): the anonymous stand-ins
+                window.close()
+            self._windows.clear()
             return
         for window in self._windows:
             window.close()
         self._windows.clear()
+        self._mappings.clear()
         for index in list(self._eventfds):
             with contextlib.suppress(VfioError):
                 self.disable_irqs(index)
@@ -990,7 +1195,7 @@ class VfioDevice(CommandRegister):
         if self._owns_container:
             self.container.close()
 
-    def __enter__(self) -> VfioDevice:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -1048,6 +1253,39 @@ def parse_iommu_info(buf: bytes | bytearray) -> IommuInfo:
                 avail = uapi.vfio_iommu_type1_info_dma_avail.from_buffer_copy(buf, off).avail
     pgsizes = info.iova_pgsizes if info.flags & uapi.VFIO_IOMMU_INFO_PGSIZES else 0
     return IommuInfo(pgsizes, tuple(ranges), avail)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_long,
+]
+_MAP_FIXED = 0x10  # <asm-generic/mman-common.h>; Python's mmap module does not export it
+
+
+def _replace_with_anonymous(mapping: mmap.mmap) -> None:
+    """Put private zero-filled pages where ``mapping`` is, dropping what it mapped."""
+    anchor = ctypes.c_char.from_buffer(mapping)
+    try:
+        addr = ctypes.addressof(anchor)
+    finally:
+        del anchor
+    got = _libc.mmap(
+        addr,
+        len(mapping),
+        mmap.PROT_READ | mmap.PROT_WRITE,
+        mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_FIXED,
+        -1,
+        0,
+    )
+    if got != addr:
+        err = ctypes.get_errno()
+        raise VfioError(f"cannot release a BAR mapping: {os.strerror(err)}", errno=err)
 
 
 def _fmt(areas: tuple[tuple[int, int], ...]) -> str:

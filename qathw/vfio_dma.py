@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import ctypes
 import mmap
+import os
 import threading
 from typing import Protocol
 
@@ -109,6 +110,8 @@ _OPEN_POOLS: set[VfioDmaPool] = set()
 @atexit.register
 def _close_open_pools() -> None:
     for pool in list(_OPEN_POOLS):
+        if pool.pid != os.getpid():
+            continue  # inherited across fork(): the mappings are the parent's
         with contextlib.suppress(Exception):
             pool.close()
 
@@ -139,6 +142,10 @@ class VfioDmaPool:
         self._buffers: dict[int, VfioDmaBuffer] = {}
         self._lock = threading.Lock()
         self._closed = False
+        # The process whose pages are pinned. A forked child inherits this object and the
+        # container fd, not the slabs (MADV_DONTFORK); an unmap from it would remove the
+        # parent's mappings, so a child never unmaps (:meth:`close`).
+        self.pid = os.getpid()
         _OPEN_POOLS.add(self)
 
     @property
@@ -227,6 +234,8 @@ class VfioDmaPool:
             DmaError: the buffer is not this pool's, or was freed already.
         """
         with self._lock:
+            if self._closed and isinstance(buf, VfioDmaBuffer) and buf._pool is self:
+                return  # closing the pool released every buffer already
             if not isinstance(buf, VfioDmaBuffer) or self._buffers.get(id(buf)) is not buf:
                 freed = isinstance(buf, VfioDmaBuffer) and buf.freed and buf._pool is self
                 state = "was freed already" if freed else "is not from this pool"
@@ -252,7 +261,10 @@ class VfioDmaPool:
                 slab.mapping.close()
 
     def close(self) -> None:
-        """Unmap and unpin every slab; every buffer becomes unusable. Idempotent."""
+        """Unmap and unpin every slab; every buffer becomes unusable. Idempotent.
+
+        In a forked child the pool is only forgotten: its mappings are the parent's.
+        """
         with self._lock:
             if self._closed:
                 return
@@ -260,6 +272,10 @@ class VfioDmaPool:
             for buf in list(self._buffers.values()):
                 buf._release()
             self._buffers.clear()
+            _OPEN_POOLS.discard(self)
+            if self.pid != os.getpid():
+                self._slabs.clear()  # the parent's mappings: not this process's to remove
+                return
             errors: list[BaseException] = []
             for slab in self._slabs:
                 try:

@@ -109,10 +109,16 @@ class HostProcess:
         self.stop()
 
 
-def fakedev_backend(path: str | os.PathLike[str], *, timeout: float = 30.0) -> HostProcess:
-    """Serve the emulated endpoint at ``path`` from the host: ``python -m fakedev serve``."""
+def fakedev_backend(
+    path: str | os.PathLike[str], *, timeout: float = 30.0, services: str | None = None
+) -> HostProcess:
+    """Serve the emulated endpoint at ``path`` from the host: ``python -m fakedev serve``.
+
+    ``services`` is the banks' ``cfg_services`` (fakedev's default when ``None``).
+    """
+    extra = ["--services", services] if services is not None else []
     return HostProcess(
-        [sys.executable, "-m", "fakedev", "serve", str(Path(path))],
+        [sys.executable, "-m", "fakedev", "serve", *extra, str(Path(path))],
         ready="serving ",
         timeout=timeout,
     )

@@ -13,12 +13,14 @@ import errno
 import ipaddress
 import socket
 import threading
-from wsgiref.simple_server import WSGIServer
-
-from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.registry import Collector
+from typing import TYPE_CHECKING
 
 from qathw.errors import QatError
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from prometheus_client.registry import Collector
 
 #: Our choice, in the 9100-9999 range Prometheus exporters use; loopback by default so
 #: that exposing the host's inventory to the network is a decision (``--listen :PORT``).
@@ -84,6 +86,10 @@ class Exporter:
     """
 
     def __init__(self, collector: Collector, address: str, port: int) -> None:
+        # Imported here, not at the top: prometheus_client and http.server take seconds
+        # to import on a slow machine, and the CLI imports this module for every command.
+        from prometheus_client import CollectorRegistry
+
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(collector)
         self._address = address
@@ -101,6 +107,8 @@ class Exporter:
             ListenError: the address cannot be resolved or bound (in use, not ours,
                 privileged port).
         """
+        from prometheus_client import start_http_server
+
         try:
             server, thread = start_http_server(self._port, self._address, self.registry)
         except socket.gaierror as exc:

@@ -56,6 +56,7 @@ from qathw.emulated import Defect
 from qathw.errors import (
     DeviceFatalError,
     DeviceRestartError,
+    QatError,
     RequestTimeoutError,
     RingFullError,
     TransportError,
@@ -464,7 +465,10 @@ class Channel:
         try:
             try:
                 got = self._poll(max_responses)
-            except DeviceFatalError:
+            except QatError:
+                if self.pair.state is not RingPairState.FAILED:
+                    raise
+                # The device failed, or the broker that lent it ended (the pair's failure).
                 self._event = PfEvent.FATAL_ERROR
                 got = _NOTHING
             n = int(got.shape[0])
@@ -616,7 +620,10 @@ class Channel:
         elif self._event is not PfEvent.FATAL_ERROR:
             self._event = event.event
 
-    def _fatal_error(self) -> DeviceFatalError:
+    def _fatal_error(self) -> QatError:
+        failure = self.pair.failure()
+        if not isinstance(failure, DeviceFatalError):
+            return failure  # not the device's: the broker that lent it ended
         return DeviceFatalError(
             f"{self.name}: the device reported a fatal error",
             hint="the device needs a reset by its administrator",
@@ -688,6 +695,9 @@ class Channel:
                 self.wait_until(lambda: not self._jobs, timeout)
             except (RequestTimeoutError, DeviceFatalError, DeviceRestartError):
                 pass
+            except QatError:
+                if self.pair.state is not RingPairState.FAILED:
+                    raise  # a failed pair's own error (a broker gone) ends the drain too
 
     def __repr__(self) -> str:
         return f"<Channel {self.name}: {self.in_flight} in flight>"

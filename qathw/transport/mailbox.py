@@ -68,6 +68,10 @@ class Mailbox:
         timeout: seconds to wait for an acknowledgement or an answer.
         idle: called while waiting (default: a short sleep); a test driving the device
             with ``step()`` passes the device's ``step``.
+        answer_restarting: send RESTARTING_COMPLETE as soon as the subscribers have
+            quiesced (a VF driven by one process). False: the owner calls
+            :meth:`complete_restarting` itself — the section broker does, once every
+            holder it relayed RESTARTING to has quiesced.
 
     Raises:
         MailboxError: the generation has no gen4-style mailbox.
@@ -80,6 +84,7 @@ class Mailbox:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         idle: Callable[[], object] | None = None,
+        answer_restarting: bool = True,
     ) -> None:
         if layout.vintmsk_pf2vm is None:
             raise MailboxError(
@@ -91,6 +96,7 @@ class Mailbox:
         self._vm2pf = layout.vm2pf
         self.timeout = timeout
         self._idle = idle or _default_idle
+        self._answer_restarting = answer_restarting
         self._subscribers: list[Callable[[PfEvent], None]] = []
         self._events: deque[PfEvent] = deque()
         self._dispatching = False
@@ -168,12 +174,8 @@ class Mailbox:
         if event is PfEvent.RESTARTING:
             self.restarting = True
             self._notify(event)  # subscribers quiesce first ...
-            if self.pf_version is None or self.pf_version >= pfvf.COMPAT_FALLBACK:
-                try:
-                    self._send(pfvf.encode(Vf2PfType.RESTARTING_COMPLETE))  # ... then we say so
-                except MailboxError:
-                    pass  # the PF stopped waiting and removed the function: nothing to say
-                self._initialised = False  # RESTARTING_COMPLETE ends INIT on the PF side
+            if self._answer_restarting:
+                self.complete_restarting()  # ... then we say so
         elif event is PfEvent.RESTARTED:
             self.restarting = False
             self.failed = False
@@ -181,6 +183,18 @@ class Mailbox:
         else:
             self.failed = True
             self._notify(event)
+
+    def complete_restarting(self) -> None:
+        """RESTARTING_COMPLETE: this VF has quiesced (only to a PF of version 5 or later,
+        which waits for it; ``adf_pf2vf_wait_for_restarting_complete``). It ends INIT on
+        the PF side. A PF that stopped waiting and removed the function is not an error.
+        """
+        if self.pf_version is None or self.pf_version >= pfvf.COMPAT_FALLBACK:
+            try:
+                self._send(pfvf.encode(Vf2PfType.RESTARTING_COMPLETE))
+            except MailboxError:
+                pass  # the PF stopped waiting and removed the function: nothing to say
+            self._initialised = False
 
     def _notify(self, event: PfEvent) -> None:
         for callback in list(self._subscribers):

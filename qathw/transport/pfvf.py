@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from qathw.fw.common import ASYM_REQ_SZ, REQ_DEFAULT_SZ
 from qathw.ids import Generation
@@ -352,3 +353,45 @@ class Capability(enum.IntFlag):
 
 
 CAPABILITIES_VERSION = 2  # v2: {ext_dc_caps u32, capabilities u32}
+
+
+@dataclass(frozen=True)
+class PfFacts:
+    """What the broker's handshake with the PF found (the lend reply's ``pf`` record).
+
+    Attributes:
+        version: the PF's compat version.
+        capabilities: the capability word (``None`` below version 2).
+        ring_service_map: the 16-bit ring-to-service map as sent (``None`` below version
+            4; 0 means the default, as qatlib reads it).
+    """
+
+    version: int
+    capabilities: int | None
+    ring_service_map: int | None
+
+    @property
+    def services(self) -> tuple[RingService, ...] | None:
+        """Each bank's service, or ``None`` when the PF sent no map."""
+        if self.ring_service_map is None:
+            return None
+        return decode_ring_service_map(self.ring_service_map or DEFAULT_RING_SVC_MAP)
+
+    @classmethod
+    def from_record(cls, record: object) -> PfFacts | None:
+        """Facts from the section broker's lend reply (its ``pf`` record).
+
+        Raises:
+            ValueError: a record that is not ``None`` and not a well-formed one.
+        """
+        if record is None:
+            return None
+        if not isinstance(record, dict):
+            raise ValueError("the pf record is not an object")
+        doc: dict[str, Any] = record
+        caps, svc = doc.get("capabilities"), doc.get("ring_service_map")
+        return cls(
+            version=int(doc["version"]),
+            capabilities=None if caps is None else int(caps),
+            ring_service_map=None if svc is None else int(svc),
+        )

@@ -44,6 +44,7 @@ from qathw.dma import DmaBuffer, DmaPool
 from qathw.errors import (
     DeviceFatalError,
     DeviceRestartError,
+    QatError,
     RingConfigError,
     RingFullError,
     TransportError,
@@ -178,6 +179,7 @@ class RingPair:
         self._refused: str | None = None  # the device's ring exception, once seen
         self._diagnose = diagnose
         self._listeners: list[Callable[[RingPairEvent], None]] = []
+        self._failure: Callable[[], QatError] | None = None  # why FAILED, when not the device
         # Register access on the hot path: offsets and bound methods, computed once.
         mm = bank.mmio
         self._write32 = mm.write32
@@ -368,11 +370,18 @@ class RingPair:
                 hint="requests in flight were lost; submit again after RESTARTED",
             )
         if self.state is RingPairState.FAILED:
-            raise DeviceFatalError(
-                f"{self!r}: the device reported a fatal error",
-                hint="the device needs a reset by its administrator",
-            )
+            raise self.failure()
         raise TransportError(f"{self!r} is closed")
+
+    def failure(self) -> QatError:
+        """The error a FAILED pair gives: the device's fatal error, or what :meth:`fail`
+        was told (the broker that lent the device ended)."""
+        if self._failure is not None:
+            return self._failure()
+        return DeviceFatalError(
+            f"{self!r}: the device reported a fatal error",
+            hint="the device needs a reset by its administrator",
+        )
 
     def check(self) -> None:
         """Look at the device now, out of band: its events (through ``watch``), then this
@@ -467,10 +476,7 @@ class RingPair:
                 if self._drained or self.state is not before:
                     return self.poll(max_responses)
             if self.state is RingPairState.FAILED:
-                raise DeviceFatalError(
-                    f"{self!r}: the device reported a fatal error",
-                    hint="the device needs a reset by its administrator",
-                )
+                raise self.failure()
             return _NO_RESPONSES
         if self._refused is not None:
             self._raise_refused()
@@ -540,6 +546,23 @@ class RingPair:
             self.program()  # a new function: the rings must be programmed again
         for callback in list(self._listeners):
             callback(RingPairEvent(event, lost, self))
+
+    def fail(self, error: Callable[[], QatError]) -> None:
+        """Stop for good because the device can no longer be reached (the section broker
+        that lent it ended): every request in flight is lost, and every later call
+        raises ``error()``. Touches no register: the BAR may be gone already.
+
+        Listeners hear FATAL_ERROR with the number of requests lost.
+        """
+        if self.state in (RingPairState.CLOSED, RingPairState.FAILED):
+            return
+        lost = self.in_flight if self.state is RingPairState.RUNNING else 0
+        self.lost += lost
+        self.completed = self.submitted
+        self._failure = error
+        self.state = RingPairState.FAILED
+        for callback in list(self._listeners):
+            callback(RingPairEvent(PfEvent.FATAL_ERROR, lost, self))
 
     def __repr__(self) -> str:
         return (

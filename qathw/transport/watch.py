@@ -28,7 +28,8 @@ import time
 from collections.abc import Callable
 
 from qathw.errors import QatError
-from qathw.transport.mailbox import ALL_ONES, Mailbox, PfEvent
+from qathw.transport.mailbox import ALL_ONES, PfEvent
+from qathw.transport.relay import PfEventSource
 from qathw.transport.ring import RingPair
 
 DEFAULT_INTERVAL = 1e-3  # seconds between looks driven by empty polls
@@ -41,6 +42,7 @@ class WatchState(enum.Enum):
     QUIESCED = "quiesced"  # RESTARTING answered; the PF is about to remove the function
     GONE = "gone"  # removed (or replaced): waiting to reopen it
     FAILED = "failed"  # FATAL_ERROR: nothing runs until the PF restarts the device
+    UNREACHABLE = "unreachable"  # the broker that lent the function ended: for good
 
 
 class DeviceWatch:
@@ -48,7 +50,8 @@ class DeviceWatch:
 
     Args:
         name: how messages name the endpoint.
-        mailbox: the PF/VF mailbox, or ``None`` (a PF, gen2).
+        mailbox: the PF/VF mailbox, the broker's relay of it (a lent VF:
+            :class:`~qathw.transport.relay.RelayedMailbox`), or ``None`` (a PF, gen2).
         probe: reads a register that a live function never returns as all-ones.
         fresh: whether the function is a new one (its Bus Master bit is off).
         reopen: reaches the function again and redoes the handshake; True when done,
@@ -56,20 +59,26 @@ class DeviceWatch:
             reopened in place (its pairs stay restarting).
         interval: seconds between looks driven by :meth:`due`.
         clock: monotonic clock.
+        broken: why the path to the function is gone for good (the section broker that
+            lent it ended), else ``None``; cheap and non-blocking, asked first on every
+            look. Once it answers, every ring pair fails with that error.
     """
 
     def __init__(
         self,
         name: str,
         *,
-        mailbox: Mailbox | None,
+        mailbox: PfEventSource | None,
         probe: Callable[[], int],
         fresh: Callable[[], bool],
         reopen: Callable[[], bool] | None,
         interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        broken: Callable[[], QatError | None] | None = None,
     ) -> None:
         self.name = name
+        self._broken = broken
+        self.unreachable: QatError | None = None
         self.state = WatchState.RUNNING
         self.interval = interval
         self.reopened = 0
@@ -88,6 +97,8 @@ class DeviceWatch:
     def add(self, pair: RingPair) -> None:
         """Tell ``pair`` of device events from now on."""
         self._pairs.append(pair)
+        if self.unreachable is not None:
+            pair.fail(self._unreachable_error)
 
     def due(self) -> bool:
         """Look now if the interval has passed since the last look; whether it looked."""
@@ -113,6 +124,8 @@ class DeviceWatch:
 
     def _check(self) -> list[PfEvent]:
         events: list[PfEvent] = []
+        if self.state is WatchState.UNREACHABLE or self._lost_path():
+            return events  # no register may be touched: the BAR is gone
         mb = self._mailbox
         if self.state in (WatchState.RUNNING, WatchState.FAILED):
             if mb is not None:
@@ -128,6 +141,34 @@ class DeviceWatch:
         if self.state is WatchState.GONE and self._try_reopen():
             events.append(PfEvent.RESTARTED)
         return events
+
+    def check_path(self) -> QatError | None:
+        """Whether the path to the function is gone for good (ask ``broken`` now).
+
+        Returns:
+            The error every ring pair now fails with, or ``None`` while reachable.
+        """
+        if self.state is not WatchState.UNREACHABLE:
+            with self._lock:
+                self._lost_path()
+        return None if self.unreachable is None else self._unreachable_error()
+
+    def _lost_path(self) -> bool:
+        error = self._broken() if self._broken is not None else None
+        if error is None:
+            return False
+        self.unreachable = error
+        self.state = WatchState.UNREACHABLE
+
+        for pair in list(self._pairs):
+            pair.fail(self._unreachable_error)
+        return True
+
+    def _unreachable_error(self) -> QatError:
+        error = self.unreachable
+        assert error is not None
+        # A fresh instance per raise, so that tracebacks do not pile up on one object.
+        return type(error)(error.what, hint=error.hint, errno=error.errno, path=error.path)
 
     def _on_event(self, event: PfEvent) -> None:
         if event is PfEvent.RESTARTED:

@@ -35,6 +35,7 @@ ORDER = [
     "memlock",
     "hugepages",
     "iommu",
+    "section-broker",
 ]
 
 
@@ -71,7 +72,7 @@ def test_this_machine_text_output_leads_with_the_answer() -> None:
     assert lines[1].startswith("       no QAT device on this host")
     assert any(line.startswith("       fix: ") for line in lines)
     assert max(len(line) for line in lines) <= 80
-    assert lines[-1].startswith("10 checks: ")
+    assert lines[-1].startswith("11 checks: ")
 
 
 def test_a_healthy_seed_host_passes_every_check(make_fake: FakeFactory) -> None:

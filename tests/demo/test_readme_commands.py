@@ -155,7 +155,7 @@ def test_the_shell_blocks_run_in_order_in_one_shell(qatdir: Path) -> None:
     # What each part of the README says it does, seen in what it printed.
     assert "0000:6b:00.0  4xxx PF" in out
     assert "There is 34 QAT acceleration device(s) in the system:" in out
-    assert "10 checks: 10 pass, 0 warn, 0 fail, 0 skipped" in out
+    assert "11 checks: 11 pass, 0 warn, 0 fail, 0 skipped" in out
     assert "0000:6b:00.0: down up -> down" in out and "0000:6b:00.0: up down -> up" in out
     assert "dry run: would change 1 of 2 PFs" in out and "done: changed 1 of 2 PFs" in out
     assert "0000:6b:00.0: restart up -> up" in out

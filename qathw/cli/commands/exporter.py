@@ -11,7 +11,6 @@ from types import FrameType
 from qathw.cli import Command, UsageError
 from qathw.cli.commands._host import add_host_args, host_from
 from qathw.fleet.exporter import DEFAULT_LISTEN, Exporter, parse_listen
-from qathw.fleet.metrics import QatCollector
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -49,6 +48,10 @@ class ExporterCommand(Command):
         )
 
     def run(self, args: argparse.Namespace) -> int:
+        # Only this command needs prometheus_client (the collector's metric families):
+        # importing it here keeps every other 'qathw' command from paying for it.
+        from qathw.fleet.metrics import QatCollector
+
         try:
             address, port = parse_listen(args.listen)
         except ValueError as exc:
