@@ -34,7 +34,7 @@ from vm.guest import PROJECT_ROOT, Guest, GuestSpec
 pytestmark = pytest.mark.vm
 
 
-@pytest.fixture(scope="module", params=["4xxx", "4xxxvf"])
+@pytest.fixture(scope="module")
 def endpoint(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> EndpointFacts:
@@ -44,10 +44,6 @@ def endpoint(
     path = tmp_path_factory.mktemp("vm") / f"{device}.qat"
     size = 64 << 20 if device == "4xxx" else 16 << 20
     return create_endpoint_file(path, device=device, total_size=size)
-
-
-def _is_vf(endpoint: EndpointFacts) -> bool:
-    return Path(endpoint.path).stem.endswith("vf")
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +57,10 @@ def guest_spec(endpoint: EndpointFacts, backend: HostProcess) -> GuestSpec:
     return GuestSpec(shared_memory=(Path(endpoint.path),))
 
 
+@pytest.mark.parametrize("endpoint", ["4xxx"], indirect=True, scope="module")
 def test_two_holders_run_verified_aes_on_one_vfio_endpoint_through_the_broker(
     guest: Guest, endpoint: EndpointFacts
 ) -> None:
-    if _is_vf(endpoint):
-        pytest.skip("the VF endpoint has its own test, with a restart")
     result = guest.python("-m", "tests.vm.broker_holders_guest", timeout=300)
     assert result.ok, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -99,11 +94,10 @@ def _inject_restart_on_traffic(path: str, done: threading.Event, said: list[str]
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("endpoint", ["4xxxvf"], indirect=True, scope="module")
 def test_a_host_restart_reaches_both_holders_of_one_vf_through_the_broker(
     guest: Guest, endpoint: EndpointFacts
 ) -> None:
-    if not _is_vf(endpoint):
-        pytest.skip("a PF-style endpoint has no PF/VF mailbox")
     done, said = threading.Event(), list[str]()
     injector = threading.Thread(
         target=_inject_restart_on_traffic, args=(endpoint.path, done, said), daemon=True
