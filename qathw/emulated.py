@@ -28,9 +28,21 @@ outcome), the backend counts it in ``defect_count``, keeps the last one's text i
 ``defect`` and answers the request with :data:`DEFECT_ERROR_CODE`; a host on an emulated
 endpoint reads the record back (:func:`read_defect`) to say where the fake failed.
 
-Compatibility. Fields added in what was reserved space keep layout version 1: a file
+The split driver's life (layout version 2; docs/design.md#split-driver). Beside the
+two states and the epoch, the backend publishes its *features* (what the endpoint serves:
+ring-to-service map, capability word, ring limits) and the PF-agent state that must
+outlive a backend process (the VF's negotiated version and INIT), so that a new backend
+adopts the endpoint as the old one left it, or refuses a file it cannot serve. The host
+tooling asks the frontend to suspend (``suspend_request``); each bank's frontend answers
+in its own *bank link*: the epoch it last programmed the bank's rings under (the backend
+services a bank only under its own epoch, so a new backend never runs what an old one
+left half done) and the suspend request it acknowledged. ``device_resets`` counts device
+restarts, which a PF-style endpoint (no mailbox to announce them) is seen to have by it.
+
+Compatibility. Fields added in what was reserved space keep the layout version: a file
 created before they existed holds zeros there, which reads as "nothing recorded", and an
-older reader never looks at them. Moving or resizing a field needs a new version.
+older reader never looks at them. Moving or resizing a field, or giving zeros a new
+meaning, needs a new version: a file of another version is refused with a hint.
 """
 
 from __future__ import annotations
@@ -43,7 +55,7 @@ from qathw import ids
 from qathw.errors import DeviceError
 
 EMU_MAGIC = b"QATHWEMU"
-EMU_LAYOUT_VERSION = 1
+EMU_LAYOUT_VERSION = 2
 CONTROL_PAGE_SIZE = 0x1000
 WINDOW_ALIGN = 0x1000  # every window starts on a page, so it can be mmapped on its own
 DEFAULT_DEVMEM_IOVA = 0x10_0000_0000  # above 4 GiB on purpose: UBASE and 64-bit fields matter
@@ -76,6 +88,58 @@ class XenbusState(enum.IntEnum):
 #: cover (every bank of every emulated kind: a 4xxx PF has 64; gen2 VFs have 1).
 COUNTERS_OFFSET = 0x800
 MAX_COUNTED_BANKS = 64
+#: Where the bank links start (one per bank, as many as counted banks).
+LINKS_OFFSET = 0x400
+
+
+class Feature(enum.IntFlag):
+    """Bits of ``qathw_emu_features.flags``: what this backend's protocol offers."""
+
+    BANK_LINKS = 1 << 0  # a bank is serviced only once linked under the current epoch
+    SUSPEND = 1 << 1  # the backend's host tooling may ask the frontend to suspend
+    DEVICE_RESETS = 1 << 2  # device_resets counts restarts (PF-style endpoints too)
+
+
+class qathw_emu_features(ctypes.LittleEndianStructure):
+    """What the backend serves (backend; 32 bytes), published before InitWait.
+
+    A new backend on a file that holds features compares its own with them: the same
+    endpoint, or a clear refusal. Zeros: no backend has published any yet.
+    """
+
+    _fields_ = [
+        ("flags", ctypes.c_uint32),  # Feature bits
+        ("ring_service_map", ctypes.c_uint32),  # the PF's map as a gen4 VF reads it; 0: none
+        ("capabilities", ctypes.c_uint32),  # the capability word (qathw.transport.pfvf)
+        ("min_ring_bytes", ctypes.c_uint32),  # smallest ring the device accepts
+        ("max_ring_bytes", ctypes.c_uint32),  # largest ring the device accepts
+        ("reserved", ctypes.c_uint32 * 3),
+    ]
+
+
+class qathw_emu_pf_state(ctypes.LittleEndianStructure):
+    """The PF agent's memory of the VF, kept by the backend across processes (8 bytes)."""
+
+    _fields_ = [
+        ("vf_compat", ctypes.c_uint8),  # the version the VF negotiated (0: none yet)
+        ("vf_init", ctypes.c_uint8),  # 1 once the VF sent INIT, 0 after SHUTDOWN
+        ("reserved", ctypes.c_uint8 * 6),
+    ]
+
+
+class qathw_emu_bank_link(ctypes.LittleEndianStructure):
+    """One bank's frontend (frontend; 16 bytes): the epoch it programmed the bank's rings
+    under (0: none) and the last suspend request it acknowledged."""
+
+    _fields_ = [
+        ("epoch", ctypes.c_uint64),
+        ("suspend_ack", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+    ]
+
+
+_KNOWN_FEATURES = int(Feature.BANK_LINKS | Feature.SUSPEND | Feature.DEVICE_RESETS)
+LINKS_END = LINKS_OFFSET + ctypes.sizeof(qathw_emu_bank_link) * MAX_COUNTED_BANKS
 
 
 class qathw_emu_bank_counters(ctypes.LittleEndianStructure):
@@ -140,7 +204,15 @@ class qathw_emu_control(ctypes.LittleEndianStructure):
         ("defect_count", ctypes.c_uint32),  # backend: fakedev defects (bugs of the fake) so far
         ("reserved3", ctypes.c_uint32),
         ("defect", ctypes.c_char * DEFECT_TEXT_LEN),  # backend: the last one, text (ASCII)
-        ("reserved4", ctypes.c_uint8 * (COUNTERS_OFFSET - 512)),
+        # --- layout version 2: the split driver's life ---
+        ("features", qathw_emu_features),  # backend: what it serves (before InitWait)
+        ("pf_state", qathw_emu_pf_state),  # backend: the PF agent's memory of the VF
+        ("device_resets", ctypes.c_uint32),  # backend: device restarts so far
+        ("suspend_request", ctypes.c_uint32),  # host tooling: nonzero asks to suspend
+        ("frontend_epoch", ctypes.c_uint64),  # frontend: epoch of its last handshake
+        ("reserved4", ctypes.c_uint8 * (LINKS_OFFSET - 568)),
+        # frontend: per bank, the epoch its rings run under and the suspend it acknowledged
+        ("bank_links", qathw_emu_bank_link * MAX_COUNTED_BANKS),
         # backend: what the device has done, per bank (docs/hardware.md#fake-counters)
         ("bank_counters", qathw_emu_bank_counters * MAX_COUNTED_BANKS),
         ("reserved5", ctypes.c_uint8 * (CONTROL_PAGE_SIZE - COUNTERS_END)),
@@ -176,6 +248,25 @@ class ControlInfo:
     backend_state: XenbusState
     backend_epoch: int
     backend_pid: int
+    features: Features
+    device_resets: int = 0
+    suspend_request: int = 0
+    frontend_epoch: int = 0
+
+
+@dataclass(frozen=True)
+class Features:
+    """A backend's published features (:class:`qathw_emu_features`); all zero: none yet."""
+
+    flags: Feature = Feature(0)
+    ring_service_map: int = 0
+    capabilities: int = 0
+    min_ring_bytes: int = 0
+    max_ring_bytes: int = 0
+
+    @property
+    def published(self) -> bool:
+        return bool(self.flags)
 
 
 @dataclass(frozen=True)
@@ -355,7 +446,8 @@ def read_control(
         raise DeviceError(
             f"emulated endpoint layout version {page.layout_version}, this qathw reads "
             f"version {EMU_LAYOUT_VERSION}",
-            hint="recreate the endpoint with the fakedev of this qathw version",
+            hint="recreate it with this qathw's fakedev: 'python -m fakedev create PATH --force' "
+            "(the file's state is lost; stop its backend first)",
         )
     kind = ids.lookup(page.vendor_id, page.device_id)
     if kind is None:
@@ -401,6 +493,16 @@ def read_control(
         backend_state=_state(page.backend_state),
         backend_epoch=page.backend_epoch,
         backend_pid=page.backend_pid,
+        features=Features(
+            flags=Feature(page.features.flags & _KNOWN_FEATURES),
+            ring_service_map=page.features.ring_service_map,
+            capabilities=page.features.capabilities,
+            min_ring_bytes=page.features.min_ring_bytes,
+            max_ring_bytes=page.features.max_ring_bytes,
+        ),
+        device_resets=page.device_resets,
+        suspend_request=page.suspend_request,
+        frontend_epoch=page.frontend_epoch,
     )
 
 

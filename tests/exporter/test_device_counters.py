@@ -17,7 +17,7 @@ def test_counters_sit_in_the_upper_half_of_the_control_page() -> None:
     # Added in reserved space, layout version kept: an older file reads zeros there.
     field = qathw_emu_control.bank_counters
     assert (field.offset, field.size) == (0x800, 64 * 24)
-    assert qathw_emu_control.reserved4.offset == 512
+    assert qathw_emu_control.reserved4.offset == 568
     assert ctypes.sizeof(qathw_emu_control) == emulated.CONTROL_PAGE_SIZE
 
 

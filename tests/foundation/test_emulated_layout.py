@@ -1,4 +1,4 @@
-"""The emulated endpoint's control page (layout version 1) and window checks."""
+"""The emulated endpoint's control page (layout version 2) and window checks."""
 
 import ctypes
 
@@ -9,7 +9,7 @@ from qathw.emulated import qathw_emu_control
 from qathw.errors import DeviceError
 from qathw.fw.common import ErrCode
 
-# (field, offset, size) of layout version 1; pinned so a change must bump the version.
+# (field, offset, size) of layout version 2; pinned so a change must bump the version.
 CONTROL_FIELDS = [
     ("magic", 0, 8),
     ("layout_version", 8, 4),
@@ -42,7 +42,42 @@ CONTROL_FIELDS = [
     # added in reserved space, version kept: zeros in an older file read "no defect"
     ("defect_count", 256, 4),
     ("defect", 264, 248),
+    # version 2: the split driver's life
+    ("features", 512, 32),
+    ("pf_state", 544, 8),
+    ("device_resets", 552, 4),
+    ("suspend_request", 556, 4),
+    ("frontend_epoch", 560, 8),
+    ("bank_links", 1024, 1024),
+    ("bank_counters", 2048, 1536),
 ]
+
+FEATURE_FIELDS = [
+    ("flags", 0, 4),
+    ("ring_service_map", 4, 4),
+    ("capabilities", 8, 4),
+    ("min_ring_bytes", 12, 4),
+    ("max_ring_bytes", 16, 4),
+]
+LINK_FIELDS = [("epoch", 0, 8), ("suspend_ack", 8, 4)]
+PF_STATE_FIELDS = [("vf_compat", 0, 1), ("vf_init", 1, 1)]
+
+
+@pytest.mark.parametrize(
+    ("struct", "size", "fields"),
+    [
+        (emulated.qathw_emu_features, 32, FEATURE_FIELDS),
+        (emulated.qathw_emu_bank_link, 16, LINK_FIELDS),
+        (emulated.qathw_emu_pf_state, 8, PF_STATE_FIELDS),
+    ],
+)
+def test_version_2_structures_are_pinned(
+    struct: type[ctypes.Structure], size: int, fields: list[tuple[str, int, int]]
+) -> None:
+    assert ctypes.sizeof(struct) == size
+    for name, offset, width in fields:
+        field = getattr(struct, name)
+        assert (name, field.offset, field.size) == (name, offset, width)
 
 
 def test_control_page_is_one_page() -> None:
