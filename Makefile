@@ -65,8 +65,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Two workers for the host tests (two cores here); the guests one at a time, since each
+# QEMU under TCG wants both cores.
 test: $(STAMP) vm-deps lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not vm" -n 2
+	$(BIN)/python -m pytest -q -m vm
 
 test-newest:
 	PYTHON=$(PYTHON) bash tools/test-newest.sh

@@ -54,4 +54,4 @@ for dist in sorted(distributions(), key=lambda d: canonicalize_name(d.metadata["
     print(f"  {name}=={dist.version}{note}")
 PY
 
-exec "$VENV/bin/python" -m pytest -q -m "not vm" -p no:cacheprovider
+exec "$VENV/bin/python" -m pytest -q -m "not vm" -n 2 -p no:cacheprovider
