@@ -80,6 +80,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/streaming.py
 	$(BIN)/python benchmarks/driver_overhead.py
 	$(BIN)/python benchmarks/broker.py
+	$(BIN)/python benchmarks/split_driver.py
 
 # The adversarial campaign (fakedev/campaign.py): a million hostile requests and a million
 # hostile register stores at a 4xxx PF, a 4xxx VF and a c6xx VF.

@@ -151,9 +151,9 @@ def ring_throughput_per_request(pair: RingPair, batch: int, seconds: float) -> f
     return float(done / elapsed)
 
 
-def _serve_per_request(path: Path, cpu: int | None) -> None:
+def _serve_per_request(path: Path, cpu: int | None, ready: Any) -> None:
     _pin(cpu)
-    serve(path, handlers={int(ServiceType.NULL): null_service})
+    serve(path, handlers={int(ServiceType.NULL): null_service}, ready=lambda _: ready.set())
 
 
 # --- the pipe ------------------------------------------------------------------------------
@@ -264,9 +264,13 @@ def main(argv: list[str] | None = None) -> int:
             backend.terminate()
             backend.wait(10)
 
-        scalar = mp.Process(target=_serve_per_request, args=(path, dev_cpu), daemon=True)
+        ready = mp.Event()
+        scalar = mp.Process(target=_serve_per_request, args=(path, dev_cpu, ready), daemon=True)
         scalar.start()
         try:
+            # A frontend that opens before the new backend has its epoch would link the
+            # banks under the old one: they are serviced only after its watch reopens.
+            ready.wait(30)
             ep = open_emulated(path, mailbox_timeout=10.0)
             ep.connect()
             pair = ep.ring_pair(BANK, slots=SLOTS)

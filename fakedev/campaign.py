@@ -274,7 +274,7 @@ class Target:
         for name in ("backend_heartbeat", "device_error_count", "device_error"):
             desc = getattr(qathw_emu_control, name)
             owned[desc.offset : desc.offset + desc.size] = True
-        for name in ("defect_count", "defect", "bank_counters"):
+        for name in ("defect_count", "defect", "bank_counters", "pf_state", "device_resets"):
             desc = getattr(qathw_emu_control, name)
             owned[desc.offset : desc.offset + desc.size] = True
         csr0 = emulated.CONTROL_PAGE_SIZE

@@ -16,9 +16,16 @@ Faults it can be told to inject (:meth:`Device.inject`):
   After :attr:`Device.removal_time` it comes back as a new function: registers at their
   reset values, requests in flight lost, Bus Master off until the host enables it, and
   RESTARTED only if the VF's INIT survived and it speaks version 5. A PF-style endpoint
-  (no SR-IOV) is reset in place.
+  (no SR-IOV) is reset in place, as a new function too: registers at their reset values,
+  Bus Master off. Either way the control page's ``device_resets`` counts the restart,
+  which is how a frontend without a mailbox (a PF) sees it.
 * ``fatal``: FATAL_ERROR goes to the VF (INIT, version 5) and the device stops servicing
   rings until a restart.
+
+As a split driver's backend (:meth:`Device.connect`; docs/split-driver.md) the device
+publishes its features, adopts the PF agent's memory of the VF that an earlier backend
+left, and services a bank only while the frontend has linked it under this backend's
+epoch: a new backend never resumes work an old one left half done.
 
 Two kinds of trouble are recorded in the control page: *device errors* (:meth:`Device.report`:
 the host misprogrammed something, as hardware would complain) and *defects*
@@ -46,12 +53,18 @@ from fakedev.mailbox import PfAgent
 from fakedev.memory import DeviceMemory
 from fakedev.rings import DeviceRingPair
 from fakedev.services import ServiceHandler
-from qathw import emulated
-from qathw.emulated import XenbusState, qathw_emu_control
+from qathw import cfg_services, emulated
+from qathw.emulated import Feature, Features, XenbusState, qathw_emu_bank_link, qathw_emu_control
 from qathw.ids import Generation
 from qathw.pci_regs import PCI_COMMAND_MASTER
 from qathw.transport import pfvf
-from qathw.transport.csr import RESPONSE_SIZE, coalescing_delay_ns
+from qathw.transport.csr import (
+    RESPONSE_SIZE,
+    RING_SIZE_CODE_MAX,
+    RING_SIZE_CODE_MIN,
+    coalescing_delay_ns,
+    ring_bytes,
+)
 from qathw.transport.pfvf import Capability, RingService
 
 log = logging.getLogger("fakedev")
@@ -64,6 +77,16 @@ _HEARTBEAT_Q = qathw_emu_control.backend_heartbeat.offset // 8
 _PCI_COMMAND_W = qathw_emu_control.pci_command.offset // 4
 _PCI_COMMAND_SHIFT = 8 * (qathw_emu_control.pci_command.offset % 4)
 _COUNTER_WORDS = ctypes.sizeof(emulated.qathw_emu_bank_counters) // 8
+_FRONTEND_STATE_W = qathw_emu_control.frontend_state.offset // 4
+_BACKEND_STATE_W = qathw_emu_control.backend_state.offset // 4
+_FRONTEND_EPOCH_Q = qathw_emu_control.frontend_epoch.offset // 8
+_LINK_EPOCH = qathw_emu_bank_link.epoch.offset  # within one link
+# The frontend states in which it has handshaken under an epoch (blkif: Initialised, then
+# Connected); as plain ints, for a cheap membership test every step.
+_UP = frozenset({int(XenbusState.INITIALISED), int(XenbusState.CONNECTED)})
+
+#: What this backend's protocol offers (``qathw_emu_features.flags``).
+FEATURES = Feature.BANK_LINKS | Feature.SUSPEND | Feature.DEVICE_RESETS
 
 
 class Phase(enum.Enum):
@@ -118,6 +141,49 @@ def capabilities_for(
     if RingService.COMP in services:
         caps |= Capability.COMPRESSION
     return int(caps)
+
+
+def features_for(generation: Generation, ring_service_map: int) -> Features:
+    """The features a backend of ``generation`` publishes when it serves ``ring_service_map``.
+
+    The map (and so the capability word) is published only where the generation has one
+    (gen4 and later): elsewhere every bank serves every service, whatever the map says.
+    The ring limits are the ring sizes the device accepts (``RING_SIZE_CODE_MIN`` to
+    ``RING_SIZE_CODE_MAX``, the range qathw's rings are sized from).
+    """
+    mapped = generation.traits.ring_service_map
+    services = pfvf.decode_ring_service_map(ring_service_map) if mapped else tuple(RingService)
+    return Features(
+        flags=FEATURES,
+        ring_service_map=ring_service_map if mapped else 0,
+        capabilities=capabilities_for(services, generation),
+        min_ring_bytes=ring_bytes(RING_SIZE_CODE_MIN),
+        max_ring_bytes=ring_bytes(RING_SIZE_CODE_MAX),
+    )
+
+
+def services_text(ring_service_map: int) -> str | None:
+    """The ``--services`` value (``sym;asym``, ``dc``...) that gives ``ring_service_map``
+    on gen4, or ``None`` when none does (a map no ``cfg_services`` value lays out)."""
+    names = cfg_services.TOKENS[::-1]  # "sym;asym" before "asym;sym": the older spelling
+    for first in names:
+        for text in (first, *(f"{first};{other}" for other in names if other != first)):
+            try:
+                if pfvf.ring_service_map_from_names(text) == ring_service_map:
+                    return text
+            except ValueError:
+                continue
+    return None
+
+
+def _describe(ring_service_map: int, capabilities: int) -> str:
+    if not ring_service_map:
+        return f"no ring-to-service map and capabilities {capabilities:#x}"
+    banks = ",".join(s.name.lower() for s in pfvf.decode_ring_service_map(ring_service_map))
+    return (
+        f"ring-to-service map {ring_service_map:#06x} (banks {banks}) and capabilities "
+        f"{capabilities:#x}"
+    )
 
 
 class DeviceBank:
@@ -208,7 +274,14 @@ class DeviceBank:
             self._counters = None
 
     def reset(self, csr: memoryview) -> None:
+        """Ring-pair reset: registers cleared, then :meth:`forget`."""
         self.regs.clear(csr)
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop the device's own state of the bank's rings (consumer head, producer tail,
+        latched configuration, faults) but not the registers: the frontend has just
+        programmed them, and the rings start again from what they say."""
         for pair in self.pairs:
             pair.reset()
         self._idle = False
@@ -284,6 +357,7 @@ class Device:
                     else None
                 )
                 self.banks.append(DeviceBank(regs, pairs, counters, lambda: self._clock()))
+            self.features = features_for(self.layout.generation, ring_service_map)
             self.agent: PfAgent | None = None
             if spec.kind.is_vf and self.layout.vintmsk_pf2vm is not None:
                 self.agent = PfAgent(
@@ -291,9 +365,10 @@ class Device:
                     self.layout,
                     spec.banks,
                     ring_service_map,
-                    capabilities_for(self.services, self.layout.generation),
+                    self.features.capabilities,
                     self.reset_bank,
                     clock=lambda: self._clock(),
+                    pf_state=self.file.pf_state,
                 )
         except BaseException:
             for bank in getattr(self, "banks", ()):
@@ -308,6 +383,17 @@ class Device:
         self._deadline = 0.0
         self._hb = self.file.control_u64
         self._words = self.file.control_words
+        # The split driver (docs/split-driver.md). Epoch 0: never connect()ed, so every
+        # bank is serviced (a device stepped by hand in a test); else a bank is serviced
+        # only while its link holds the epoch (_serviced), the others are parked.
+        self._epoch = 0
+        self._frontend_up = False
+        self._linkable = min(len(self.banks), emulated.MAX_COUNTED_BANKS)
+        self._links = self.file.links[: self._linkable * emulated.LINK_SIZE]  # this device's
+        self._linked = [False] * self._linkable
+        self._links_seen = b""
+        self._serviced: list[DeviceBank] = list(self.banks)
+        self._parked: list[DeviceBank] = []
 
     def _bank_service(self, bank: int) -> RingService | None:
         """The service bank ``bank`` runs (``None``: no ring-to-service map, every one)."""
@@ -335,6 +421,15 @@ class Device:
         hb[_HEARTBEAT_Q] = (hb[_HEARTBEAT_Q] + 1) & _U64_MASK
         if self.phase is Phase.REMOVED:
             return self._advance_restart()  # no PF agent behind a function that is gone
+        if self._epoch:
+            # The backend's half of the handshake, and the bank links: two words compared,
+            # and the links compared as one byte string with what they held last time.
+            up = hb[_FRONTEND_EPOCH_Q] == self._epoch and self._words[_FRONTEND_STATE_W] in _UP
+            if up is not self._frontend_up:
+                self._follow_frontend(up)
+            raw = self._links.tobytes()
+            if raw != self._links_seen:
+                self._relink(raw)
         work = self.agent.step() if self.agent is not None else 0
         if self.phase is not Phase.RUNNING:
             return work + self._advance_restart()
@@ -343,9 +438,47 @@ class Device:
         command = self._words[_PCI_COMMAND_W] >> _PCI_COMMAND_SHIFT
         dma = bool(command & PCI_COMMAND_MASTER)
         csr = self.file.csr
-        for bank in self.banks:
+        for bank in self._serviced:
             work += bank.step(csr, dma=dma)
+        for bank in self._parked:  # not linked under this epoch: status only, no DMA
+            bank.step(csr, dma=False)
         return work
+
+    def _follow_frontend(self, up: bool) -> None:
+        """blkif: InitWait -> Connected once the frontend is Initialised (or Connected)
+        under this backend's epoch; back to InitWait when it leaves, for the next one."""
+        self._frontend_up = up
+        self._words[_BACKEND_STATE_W] = XenbusState.CONNECTED if up else XenbusState.INIT_WAIT
+
+    def _relink(self, raw: bytes) -> None:
+        """Recompute which banks are linked under this epoch; a bank whose link has just
+        become the epoch was just programmed by the frontend: forget what the device knew
+        of its rings (work an earlier backend or link left half done is never resumed)."""
+        size = emulated.LINK_SIZE
+        epoch = self._epoch.to_bytes(8, "little")
+        serviced: list[DeviceBank] = []
+        parked: list[DeviceBank] = []
+        for b, bank in enumerate(self.banks):
+            if b >= self._linkable:
+                serviced.append(bank)  # no link to gate it by
+                continue
+            at = b * size + _LINK_EPOCH
+            linked = raw[at : at + 8] == epoch
+            if linked and not self._linked[b]:
+                bank.forget()
+            self._linked[b] = linked
+            (serviced if linked else parked).append(bank)
+        self._serviced, self._parked = serviced, parked
+        self._links_seen = raw
+
+    def linked(self, bank: int) -> bool:
+        """Whether ``bank`` is serviced: always for a device never connected, else while
+        its link holds this backend's epoch (as of the last step).
+
+        Raises:
+            IndexError: no such bank.
+        """
+        return self.banks[bank] in self._serviced
 
     # --- faults, resets, errors ----------------------------------------------------------
 
@@ -405,8 +538,14 @@ class Device:
         if self.phase in (Phase.QUIESCING, Phase.REMOVED):
             return  # a restart is under way (Linux: ADF_STATUS_RESTARTING)
         if not self.file.spec.kind.is_vf:
-            self.reset_all()  # a PF restarts in place; only its VFs are removed
+            # A PF restarts in place (only its VFs are removed), but it is a new function
+            # all the same: registers reset, Bus Master off; counting it in device_resets
+            # is how a frontend without a mailbox sees that it happened.
+            self.reset_all()
+            self._clear_pci_command()
+            self.restarts += 1
             self.phase = Phase.RUNNING
+            self._count_reset()
             return
         waits = self.agent.notify_restarting() if self.agent is not None else False
         self.phase = Phase.QUIESCING
@@ -444,6 +583,7 @@ class Device:
         self._clear_pci_command()  # a new function: no Memory Space, no Bus Master
         self.restarts += 1
         self.phase = Phase.RUNNING
+        self._count_reset()  # after the reset: a frontend that sees it finds a clean function
         if self.agent is not None:
             self.agent.reset_channel()
             self.agent.notify_restarted()
@@ -459,36 +599,113 @@ class Device:
         words = self._words
         words[_PCI_COMMAND_W] &= ~(0xFFFF << _PCI_COMMAND_SHIFT) & 0xFFFF_FFFF
 
-    # --- backend identity: the host-side lock (the control page only reports it) ----------
+    def _count_reset(self) -> None:
+        page = self.file.control
+        if page is not None:
+            page.device_resets = (page.device_resets + 1) & 0xFFFF_FFFF
+
+    # --- backend identity and the handshake (docs/split-driver.md) ----------------------
 
     def connect(self) -> None:
-        """Claim the endpoint as its backend: the host-side lock, then pid, a new epoch and
-        state CONNECTED in the control page (which only reports them: a guest can write it).
+        """Claim the endpoint as its backend and publish it in the control page.
+
+        Takes the host-side lock, then checks the features an earlier backend published
+        (another service map or capability word: refused, the file untouched), adopts
+        the PF agent's memory of the VF (``pf_state``, validated), publishes this
+        backend's features, writes pid and a new epoch, then clears the suspend request
+        (in that order: docs/split-driver.md#suspend), and goes to state InitWait. From
+        then on a bank is serviced only while the frontend has linked it under that epoch;
+        the state goes to Connected once the frontend has handshaken (:meth:`step`). The
+        page only reports all this: a guest can write it.
 
         Raises:
-            EndpointFileError: another process holds the endpoint's backend lock.
+            EndpointFileError: another process holds the endpoint's backend lock, or the
+                file was served with other features (the message says what to do).
         """
         # (no view of the mapping may be alive in this frame when this raises: the
         # traceback keeps it, and the caller's close() of the mapping would then fail)
-        self._lock = BackendLock(self.file.path).acquire()
+        lock = BackendLock(self.file.path).acquire()
+        problem = self._refusal()
+        if problem is not None:
+            lock.release()
+            raise EndpointFileError(problem)
+        self._lock = lock
+        self._claim()
+
+    def _refusal(self) -> str | None:
+        """Why this backend may not serve the file as an earlier one left it, if it may not."""
         page = self.file.control
         assert page is not None
+        theirs = page.features
+        if not theirs.flags:
+            return None  # nothing published yet: a new file, or one no backend served
+        mine = self.features
+        if (theirs.ring_service_map, theirs.capabilities) == (
+            mine.ring_service_map,
+            mine.capabilities,
+        ):
+            return None
+        path = self.file.path
+        was = _describe(theirs.ring_service_map, theirs.capabilities)
+        now = _describe(mine.ring_service_map, mine.capabilities)
+        services = services_text(theirs.ring_service_map)
+        same = (
+            f"start this backend with the file's services (--services '{services}', "
+            f"ring_service_map={theirs.ring_service_map:#06x}), or "
+            if services is not None
+            else ""
+        )
+        return (
+            f"{path} was served with {was}; this backend would serve {now}, so its "
+            f"frontend would find another endpoint; {same}recreate the file with 'python -m "
+            f"fakedev create {path} --force' (its state is lost)"
+        )
+
+    def _claim(self) -> None:
+        page = self.file.control
+        assert page is not None
+        if self.agent is not None:
+            self.agent.adopt(page.pf_state.vf_compat, page.pf_state.vf_init)
+        f, mine = page.features, self.features
+        f.ring_service_map = mine.ring_service_map
+        f.capabilities = mine.capabilities
+        f.min_ring_bytes = mine.min_ring_bytes
+        f.max_ring_bytes = mine.max_ring_bytes
+        f.flags = int(mine.flags)  # last: nonzero flags mean "published"
         epoch = page.backend_epoch
         while epoch in (0, page.backend_epoch):
             epoch = (time.time_ns() ^ random.getrandbits(64)) & _U64_MASK
         page.backend_pid = os.getpid()
         page.backend_epoch = epoch
-        page.backend_state = XenbusState.CONNECTED
+        self._epoch = epoch
+        # Only after the new epoch: a frontend that then reads "no suspend request" and
+        # an unchanged epoch (it reads them in that order) knows the host cancelled the
+        # request, and never resumes sending under the earlier backend's epoch.
+        page.suspend_request = 0  # a request was for the frontend of an earlier backend
+        self._frontend_up = False
+        self._linked = [False] * self._linkable
+        self._links_seen = b""  # every link is read afresh at the next step
+        self._serviced = list(self.banks[self._linkable :])
+        self._parked = list(self.banks[: self._linkable])
+        page.backend_state = XenbusState.INIT_WAIT
+
+    def closing(self) -> None:
+        """Say the backend is leaving (state Closing): it stops serving soon."""
+        page = self.file.control
+        if page is not None and self._lock is not None:
+            page.backend_state = XenbusState.CLOSING
 
     def disconnect(self) -> None:
-        """Leave the endpoint: state CLOSED, no pid, lock released."""
+        """Leave the endpoint: state Closed, no pid, lock released."""
         page = self.file.control
-        if page is not None:
+        if page is not None and self._lock is not None:
             page.backend_state = XenbusState.CLOSED
             page.backend_pid = 0
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        self._epoch = 0
+        self._serviced, self._parked = list(self.banks), []
 
     def close(self) -> None:
         """Release ring views, interrupt eventfds and the file mapping."""
@@ -500,6 +717,7 @@ class Device:
                 os.close(bank.irq_fd)
                 bank.irq_fd = None
         self.memory.release()
+        self._links.release()
         self.file.close()
         if self._lock is not None:
             self._lock.release()

@@ -1,4 +1,4 @@
-"""Create and open the shared-memory file of an emulated endpoint (layout v1).
+"""Create and open the shared-memory file of an emulated endpoint (layout version 2).
 
 The layout itself is defined in one place, :mod:`qathw.emulated`; this module chooses the
 sizes for a device kind, writes the control page, and gives the device model typed views
@@ -100,15 +100,34 @@ def create(
         raise EndpointFileError(str(exc)) from None
     target = Path(path)
     if target.exists():
+        fd = open_regular(target)  # never a lock file beside /dev/zero, say
+        try:
+            what = "" if force else _older_layout(fd)
+        finally:
+            os.close(fd)
         if not force:
-            raise EndpointFileError(f"{target} exists; pass --force to replace it")
-        os.close(open_regular(target))  # never a lock file beside /dev/zero, say
+            raise EndpointFileError(f"{target} exists{what}; pass --force to replace it")
     # Holding the backend lock while the file is rewritten keeps a backend from starting
     # on it meanwhile, and refuses a file a backend serves.
     with BackendLock(target):
         fd = _create_allocated(target, size, force)
         _write_control_page(fd, spec, win, size)
     return read_info(target)
+
+
+def _older_layout(fd: int) -> str:
+    """`` (an endpoint of layout version N, ...)`` when ``fd`` holds an endpoint of another
+    layout version, else ""."""
+    head = os.pread(fd, qathw_emu_control.control_size.offset, 0)
+    if not emulated.has_magic(head):
+        return ""
+    version = int.from_bytes(head[qathw_emu_control.layout_version.offset :][:4], "little")
+    if version == emulated.EMU_LAYOUT_VERSION:
+        return ""
+    return (
+        f" (an endpoint of layout version {version}; this fakedev serves version "
+        f"{emulated.EMU_LAYOUT_VERSION} only)"
+    )
 
 
 def _create_allocated(target: Path, size: int, force: bool) -> int:
@@ -415,6 +434,9 @@ class EndpointFile:
         control_words: the control page as 32-bit words (fast heartbeat and flags).
         counters: the device's per-bank counters as 64-bit words, three per bank in
             :class:`~qathw.emulated.qathw_emu_bank_counters` order.
+        links: the bank links (frontend-written), bytes, one
+            :class:`~qathw.emulated.qathw_emu_bank_link` per bank.
+        pf_state: the PF agent's memory of the VF (``vf_compat``, ``vf_init``), bytes.
 
     Raises:
         EndpointFileError: the file cannot be opened or is not an endpoint.
@@ -444,6 +466,9 @@ class EndpointFile:
         self.counters = self._keep(
             whole[emulated.COUNTERS_OFFSET : emulated.COUNTERS_END].cast("Q")
         )
+        self.links = self._keep(whole[emulated.LINKS_OFFSET : emulated.LINKS_END])
+        pf_state = qathw_emu_control.pf_state
+        self.pf_state = self._keep(whole[pf_state.offset : pf_state.offset + pf_state.size])
         csr = whole[win.csr_offset : win.csr_offset + win.csr_size]
         self.csr = self._keep(csr.cast("I"))
         pmisc = whole[win.pmisc_offset : win.pmisc_offset + win.pmisc_size]

@@ -19,6 +19,12 @@ does (docs/hardware.md#pfvf-mailbox; ``adf_gen4_pfvf_recv``, ``adf_gen4_pfvf_sen
 Handled: COMPAT_VER_REQ and the legacy VERSION_REQ, block requests for the capability
 summary (type 2) and the ring-to-service map (type 3) with their CRC-8, RP_RESET,
 INIT / SHUTDOWN / RESTARTING_COMPLETE.
+
+What the PF remembers of the VF (the version it negotiated, whether it sent INIT) must
+outlive a backend process, as the kernel's VF migration state carries ``vf_info->init``
+and ``vf_info->vf_compat_ver`` (``adf_gen4_vf_mig.c``, ``adf_gen4_vfmig_save_generic``):
+the agent mirrors both into the control page's ``pf_state`` whenever they change, and a
+new backend adopts them (:meth:`PfAgent.adopt`; docs/split-driver.md#adoption).
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ class PfAgent:
         capabilities: the capability word served in block type 2.
         on_rp_reset: resets one bank; returns False if it could not.
         clock: monotonic clock (the acknowledgement timeout).
+        pf_state: the control page's ``pf_state`` bytes (``vf_compat``, ``vf_init``), kept
+            equal to the agent's memory of the VF; ``None``: kept nowhere.
     """
 
     def __init__(
@@ -57,6 +65,7 @@ class PfAgent:
         capabilities: int,
         on_rp_reset: Callable[[int], bool],
         clock: Callable[[], float] = time.monotonic,
+        pf_state: memoryview | None = None,
     ) -> None:
         if layout.vintmsk_pf2vm is None:
             raise ValueError("the PF agent speaks the gen4 mailbox only")
@@ -65,8 +74,9 @@ class PfAgent:
         self._i_vm2pf = layout.vm2pf >> 2
         self._banks = banks
         self._on_rp_reset = on_rp_reset
-        self.vf_compat = 0
-        self.vf_init = False
+        self._pf_state = pf_state
+        self._vf_compat = 0
+        self._vf_init = False
         self.restart_acknowledged = False
         self.restarting = False  # waiting for this VF's RESTARTING_COMPLETE
         self._clock = clock
@@ -78,6 +88,48 @@ class PfAgent:
             pfvf.BlockType.RING_SVC_MAP: bytes((pfvf.RING_SVC_MAP_VERSION, 2))
             + struct.pack("<H", ring_service_map),
         }
+
+    # --- the PF's memory of the VF, mirrored into the control page ---------------------------
+
+    @property
+    def vf_compat(self) -> int:
+        """The PF/VF protocol version the VF negotiated (0: none, or the legacy request)."""
+        return self._vf_compat
+
+    @vf_compat.setter
+    def vf_compat(self, value: int) -> None:
+        self._vf_compat = value & 0xFF  # the VF's byte (COMPAT_VER_REQ data bits 7:0)
+        self._mirror()
+
+    @property
+    def vf_init(self) -> bool:
+        """Whether the VF sent INIT (and no SHUTDOWN or RESTARTING_COMPLETE since)."""
+        return self._vf_init
+
+    @vf_init.setter
+    def vf_init(self, value: bool) -> None:
+        self._vf_init = bool(value)
+        self._mirror()
+
+    def _mirror(self) -> None:
+        mirror = self._pf_state
+        if mirror is not None:
+            mirror[0] = self._vf_compat
+            mirror[1] = int(self._vf_init)
+
+    def adopt(self, vf_compat: int, vf_init: int) -> None:
+        """Take over what an earlier backend's agent remembered of the VF.
+
+        The values come from the shared control page, which a guest can write: a version
+        this PF does not speak, or an INIT flag that is neither 0 nor 1, reads as none.
+
+        Args:
+            vf_compat: the recorded version (``pf_state.vf_compat``).
+            vf_init: the recorded INIT flag (``pf_state.vf_init``).
+        """
+        self._vf_compat = vf_compat if 0 <= vf_compat <= pfvf.COMPAT_THIS_VERSION else 0
+        self._vf_init = vf_init == 1
+        self._mirror()
 
     def notify(self, msg_type: Pf2VfType) -> None:
         """Queue a PF-initiated message as it is, whoever the VF is (tests)."""

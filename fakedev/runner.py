@@ -9,11 +9,13 @@ thread in the same process keeps running.
 
 :func:`serve` is the process form (``python -m fakedev serve``): it claims the endpoint in
 the host-side backend lock (:class:`~fakedev.endpoint_file.BackendLock`) and the control
-page (pid, new epoch, backend state CONNECTED), serves the endpoint's ring
+page (features, pid, new epoch, backend state InitWait, Connected once a frontend has
+handshaken: :meth:`~fakedev.device.Device.connect`), serves the endpoint's ring
 interrupts (:mod:`fakedev.irq`), increments the heartbeat while it runs, and on SIGTERM or
-SIGINT leaves state CLOSED and exits cleanly. SIGUSR1 injects a device restart and SIGUSR2
-a fatal error (``python -m fakedev inject``). A defect (fakedev's own code failing on a
-request) is logged with its traceback, on stderr unless the caller configured logging.
+SIGINT goes to state Closing, then leaves state Closed and exits cleanly. SIGUSR1 injects
+a device restart and SIGUSR2 a fatal error (``python -m fakedev inject``). A defect
+(fakedev's own code failing on a request) is logged with its traceback, on stderr unless
+the caller configured logging.
 If the endpoint's memory goes away under it (the file truncated by someone else), the
 process says so on stderr and exits 1 instead of dying of SIGBUS.
 """
@@ -167,7 +169,7 @@ class DeviceThread:
             self._error = exc
 
     def start(self) -> DeviceThread:
-        """Claim the endpoint (CONNECTED), serve its interrupts and start stepping.
+        """Claim the endpoint (InitWait), serve its interrupts and start stepping.
 
         Raises:
             EndpointFileError: another live backend serves the endpoint (the device is
@@ -183,7 +185,9 @@ class DeviceThread:
         return self
 
     def stop(self) -> None:
-        """Stop stepping, leave the endpoint CLOSED, close the device."""
+        """Stop stepping, leave the endpoint Closed, close the device."""
+        if self._thread.is_alive():
+            self.device.closing()
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
@@ -275,6 +279,7 @@ def serve(
             ready(device)
         run(device, lambda: stopping, backoff=backoff, between_steps=inject_pending)
     finally:
+        device.closing()
         irq.stop()
         device.disconnect()
         device.close()

@@ -1,4 +1,4 @@
-"""Layout of an emulated QAT endpoint: one shared-memory file, version 1.
+"""Layout of an emulated QAT endpoint: one shared-memory file, layout version 2.
 
 An emulated endpoint is a file whose size is a power of two (QEMU's ivshmem needs that).
 On the host it is reached through a fake sysfs tree; in a QEMU guest it is BAR2 of an
@@ -28,7 +28,7 @@ outcome), the backend counts it in ``defect_count``, keeps the last one's text i
 ``defect`` and answers the request with :data:`DEFECT_ERROR_CODE`; a host on an emulated
 endpoint reads the record back (:func:`read_defect`) to say where the fake failed.
 
-The split driver's life (layout version 2; docs/design.md#split-driver). Beside the
+The split driver's life (layout version 2; docs/split-driver.md). Beside the
 two states and the epoch, the backend publishes its *features* (what the endpoint serves:
 ring-to-service map, capability word, ring limits) and the PF-agent state that must
 outlive a backend process (the VF's negotiated version and INIT), so that a new backend
@@ -138,6 +138,7 @@ class qathw_emu_bank_link(ctypes.LittleEndianStructure):
     ]
 
 
+_NO_FEATURES = Feature(0)
 _KNOWN_FEATURES = int(Feature.BANK_LINKS | Feature.SUSPEND | Feature.DEVICE_RESETS)
 LINKS_END = LINKS_OFFSET + ctypes.sizeof(qathw_emu_bank_link) * MAX_COUNTED_BANKS
 
@@ -258,7 +259,7 @@ class ControlInfo:
 class Features:
     """A backend's published features (:class:`qathw_emu_features`); all zero: none yet."""
 
-    flags: Feature = Feature(0)
+    flags: Feature = _NO_FEATURES
     ring_service_map: int = 0
     capabilities: int = 0
     min_ring_bytes: int = 0
@@ -315,6 +316,66 @@ def read_counters(buf: bytes | bytearray | memoryview, num_banks: int) -> tuple[
         at = COUNTERS_OFFSET + bank * size
         c = qathw_emu_bank_counters.from_buffer_copy(bytes(buf[at : at + size]))
         out.append(BankCounters(bank, c.requests, c.request_bytes, c.response_bytes))
+    return tuple(out)
+
+
+LINK_SIZE = ctypes.sizeof(qathw_emu_bank_link)
+
+
+def link_offset(bank: int) -> int:
+    """Where bank ``bank``'s link (:class:`qathw_emu_bank_link`) starts in the control page.
+
+    Its fields follow the structure: the 64-bit epoch at ``link_offset(bank) +
+    qathw_emu_bank_link.epoch.offset`` and the 32-bit suspend acknowledgement at
+    ``link_offset(bank) + qathw_emu_bank_link.suspend_ack.offset``.
+
+    Args:
+        bank: the bank, ``0 <= bank <`` :data:`MAX_COUNTED_BANKS`.
+
+    Returns:
+        The byte offset from the start of the control page.
+
+    Raises:
+        ValueError: no link exists for ``bank``.
+    """
+    if not 0 <= bank < MAX_COUNTED_BANKS:
+        raise ValueError(f"bank {bank} has no link; links cover banks 0..{MAX_COUNTED_BANKS - 1}")
+    return LINKS_OFFSET + bank * LINK_SIZE
+
+
+@dataclass(frozen=True)
+class BankLink:
+    """One bank's link as read from a control page (:class:`qathw_emu_bank_link`).
+
+    Written by the frontend, so any value at all: a reader only compares them.
+    """
+
+    bank: int
+    epoch: int
+    suspend_ack: int
+
+
+def read_links(buf: bytes | bytearray | memoryview, num_banks: int) -> tuple[BankLink, ...]:
+    """The bank links in the control page at the start of ``buf``.
+
+    Args:
+        buf: at least the control page's first :data:`LINKS_END` bytes.
+        num_banks: the endpoint's bank count; banks past :data:`MAX_COUNTED_BANKS` have
+            no link.
+
+    Returns:
+        One record per bank that has a link, bank 0 first.
+
+    Raises:
+        ValueError: ``buf`` is shorter than the links.
+    """
+    if len(buf) < LINKS_END:
+        raise ValueError(f"a control page's bank links need {LINKS_END} bytes, got {len(buf)}")
+    out = []
+    for bank in range(min(num_banks, MAX_COUNTED_BANKS)):
+        at = link_offset(bank)
+        link = qathw_emu_bank_link.from_buffer_copy(bytes(buf[at : at + LINK_SIZE]))
+        out.append(BankLink(bank, link.epoch, link.suspend_ack))
     return tuple(out)
 
 

@@ -20,19 +20,33 @@ endpoint's :class:`~qathw.transport.watch.DeviceWatch` finds that out of band an
 the function in place (:meth:`Endpoint.check_events`); ring pairs then program their rings
 again. An emulated endpoint keeps its mapping (its device memory is the host's memory the
 requests point into) and sets Memory Space and Bus Master again on the new function.
+
+An emulated endpoint is the frontend of a split driver (docs/split-driver.md): at
+open it writes the backend's epoch as its own and state Initialised, Connected after the
+handshake (:meth:`Endpoint.connect`), and it links each bank it programs rings on under
+that epoch (a backend services a bank only while so linked). A new backend, a device
+restart nothing announced (a PF-style endpoint), a suspend request: the watch finds each
+in the control page and the endpoint reopens, relinks or suspends (:class:`_Control`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from qathw import emulated, ids, sysfsio
 from qathw.dma import DmaPool, WindowDmaPool
-from qathw.errors import DeviceError, MailboxError, QatError, RingConfigError
+from qathw.errors import (
+    DeviceError,
+    EndpointChangedError,
+    MailboxError,
+    QatError,
+    RingConfigError,
+)
 from qathw.mmio import Mmio
 from qathw.paths import HostRoot
 from qathw.pci_access import PciAccess, open_access
@@ -51,13 +65,29 @@ from qathw.transport.mailbox import DEFAULT_TIMEOUT, Mailbox, PfEvent
 from qathw.transport.pfvf import RingService
 from qathw.transport.relay import RelayedMailbox
 from qathw.transport.ring import ALL_ONES, DEFAULT_SLOTS, RingPair
-from qathw.transport.watch import DEFAULT_INTERVAL, DeviceWatch
+from qathw.transport.watch import DEFAULT_INTERVAL, DeviceWatch, WatchState
 from qathw.vfio_lent import LentDevice
 
-_FRONTEND_STATE = emulated.qathw_emu_control.frontend_state.offset
-_PCI_COMMAND = emulated.qathw_emu_control.pci_command.offset
-_ERROR_COUNT = emulated.qathw_emu_control.device_error_count.offset
-_ERROR_TEXT = emulated.qathw_emu_control.device_error.offset
+_PAGE = emulated.qathw_emu_control
+_FRONTEND_STATE = _PAGE.frontend_state.offset
+_FRONTEND_EPOCH = _PAGE.frontend_epoch.offset
+_BACKEND_EPOCH = _PAGE.backend_epoch.offset
+_HEARTBEAT = _PAGE.backend_heartbeat.offset
+_DEVICE_RESETS = _PAGE.device_resets.offset
+_SUSPEND_REQUEST = _PAGE.suspend_request.offset
+_LINK_EPOCH = emulated.qathw_emu_bank_link.epoch.offset
+_LINK_ACK = emulated.qathw_emu_bank_link.suspend_ack.offset
+_PCI_COMMAND = _PAGE.pci_command.offset
+_ERROR_COUNT = _PAGE.device_error_count.offset
+_ERROR_TEXT = _PAGE.device_error.offset
+_BACKEND_UP = (emulated.XenbusState.INIT_WAIT, emulated.XenbusState.CONNECTED)
+_HEARTBEAT_WAIT = 0.05  # longer than a backend's deepest idle sleep (fakedev: 2 ms)
+_WATCH_HINTS = {
+    WatchState.QUIESCED: "the device is restarting; requests go once it is back",
+    WatchState.GONE: "it is being reopened (a restart, or a new backend); requests go then",
+    WatchState.FAILED: "the device reported a fatal error; it needs a restart",
+    WatchState.CHANGED: "it came back as another endpoint; open the instances again",
+}
 _SHUTDOWN_TIMEOUT = 0.1  # SHUTDOWN is a courtesy: do not hang on a PF that is gone
 _BANK_SLICE_ALIGN = 0x1000
 _GUEST_NO_IRQ = NoInterrupts(
@@ -133,6 +163,112 @@ def map_bar2(source: str | os.PathLike[str]) -> Mmio:
     return Mmio.map_file(path, name=f"{Path(source).name} BAR2")
 
 
+class _Control:
+    """The frontend's half of an emulated endpoint's control page (docs/split-driver.md).
+
+    Remembers what the endpoint was (re)opened under — the backend's epoch, the device's
+    restart count, identity, windows and features — and writes the frontend's fields:
+    state, epoch, and each bank's link. Implements the watch's
+    :class:`~qathw.transport.watch.ControlLink`. Every read is of plain memory.
+    """
+
+    def __init__(self, page: Mmio, info: emulated.ControlInfo, name: str) -> None:
+        self._page = page
+        self._name = name
+        self.info = info
+        self._linked: set[int] = set()
+
+    @property
+    def features(self) -> emulated.Features:
+        return self.info.features
+
+    def initialised(self, info: emulated.ControlInfo | None = None) -> None:
+        """Handshake begun under ``info``'s epoch (default: the known one): frontend epoch,
+        state Initialised."""
+        self._page.write64(_FRONTEND_EPOCH, (info or self.info).backend_epoch)
+        self._page.write32(_FRONTEND_STATE, emulated.XenbusState.INITIALISED)
+
+    def connected(self) -> None:
+        self._page.write32(_FRONTEND_STATE, emulated.XenbusState.CONNECTED)
+
+    def replaced(self) -> bool:
+        page = self._page
+        if page.closed:
+            return False
+        return (
+            page.read64(_BACKEND_EPOCH) != self.info.backend_epoch
+            or page.read32(_DEVICE_RESETS) != self.info.device_resets
+        )
+
+    def suspend_request(self) -> int:
+        return 0 if self._page.closed else self._page.read32(_SUSPEND_REQUEST)
+
+    def link(self, bank: int) -> None:
+        if bank < emulated.MAX_COUNTED_BANKS:  # past them a bank has no link (serviced)
+            self._page.write64(emulated.link_offset(bank) + _LINK_EPOCH, self.info.backend_epoch)
+            self._linked.add(bank)
+
+    def acknowledge(self, bank: int, request: int) -> None:
+        if bank < emulated.MAX_COUNTED_BANKS:
+            self._page.write32(emulated.link_offset(bank) + _LINK_ACK, request)
+
+    def unlink(self) -> None:
+        """Every bank this endpoint linked: no rings programmed under any epoch now."""
+        if not self._page.closed:
+            for bank in self._linked:
+                self._page.write64(emulated.link_offset(bank) + _LINK_EPOCH, 0)
+        self._linked.clear()
+
+    def commit(self, now: emulated.ControlInfo) -> None:
+        """The reopen under ``now`` is done: its generation is the known one from now on."""
+        self.info = now
+
+    def check(self, now: emulated.ControlInfo) -> bool:
+        """Whether the endpoint may be reopened under the page as read now (``now``).
+
+        Returns:
+            False while the backend is not ready (it is still starting: no features
+            published, or its state not yet InitWait/Connected); look again later.
+
+        Raises:
+            EndpointChangedError: the endpoint came back as another one: other identity,
+                windows, or features (the message says what changed and what to do).
+        """
+        was = self.info
+        if now.backend_epoch and now.backend_state not in _BACKEND_UP:
+            return False
+        if was.features.published and not now.features.published:
+            return False  # a backend between its start and its publishing
+        changes = []
+        if (now.kind, now.num_banks, now.windows) != (was.kind, was.num_banks, was.windows):
+            changes.append(
+                f"it is now a {now.kind.class_name} of {now.num_banks} banks with other "
+                f"windows (was a {was.kind.class_name} of {was.num_banks} banks)"
+            )
+        if was.features.published and now.features != was.features:
+            changes.append(
+                f"its features are now {_features(now.features)} (were {_features(was.features)})"
+            )
+        if changes:
+            raise EndpointChangedError(
+                f"{self._name} came back as another endpoint: {'; '.join(changes)}",
+                hint="its backend serves something else now (the file was recreated, or "
+                "the backend started with other --services): close and open the "
+                "instances again, or restart the backend as the endpoint was",
+            )
+        return True
+
+    def heartbeat(self) -> int:
+        return self._page.read64(_HEARTBEAT)
+
+
+def _features(f: emulated.Features) -> str:
+    return (
+        f"ring-to-service map {f.ring_service_map:#06x}, capabilities {f.capabilities:#x}, "
+        f"rings {f.min_ring_bytes}..{f.max_ring_bytes} bytes"
+    )
+
+
 class Endpoint:
     """A QAT endpoint's registers, DMA memory and identity, ready for ring pairs.
 
@@ -152,6 +288,8 @@ class Endpoint:
         services: each bank's service, once :meth:`connect` has read the ring-to-service
             map (``None`` before, or without a mailbox).
         capabilities: the PF's capability word, after :meth:`connect`.
+        features: an emulated endpoint's backend features as read at open (or at the
+            reopen that first found them published); ``None`` for a real function.
 
     Memory: an emulated endpoint's device memory is one window that every process mapping
     the endpoint sees. :meth:`bank_memory` gives each bank an equal, fixed slice of it, so
@@ -175,10 +313,11 @@ class Endpoint:
         mailbox_idle: Callable[[], object] | None = None,
         interrupts: InterruptSource | None = None,
         shared_memory: WindowDmaPool | None = None,
-        reopen: Callable[[], bool] | None = None,
+        reopen: Callable[[], emulated.ControlInfo | None] | None = None,
         event_interval: float = DEFAULT_INTERVAL,
         broken: Callable[[], QatError | None] | None = None,
         relay: RelayedMailbox | None = None,
+        opened: emulated.ControlInfo | None = None,
     ) -> None:
         self.name = name
         self.kind = kind
@@ -208,6 +347,10 @@ class Endpoint:
         self._bank_pools: dict[int, WindowDmaPool] = {}
         self._closed = False
         self._reopen_function = reopen
+        # The split driver's frontend fields: an emulated endpoint's control page.
+        self._link = None if control is None or opened is None else _Control(control, opened, name)
+        if self._link is not None:
+            self._link.initialised()
         self.watch = DeviceWatch(
             name,
             mailbox=self.mailbox if relay is None else relay,
@@ -216,7 +359,12 @@ class Endpoint:
             reopen=None if reopen is None else self._reopen,
             interval=event_interval,
             broken=broken,
+            control=self._link,
         )
+
+    @property
+    def features(self) -> emulated.Features | None:
+        return None if self._link is None else self._link.features
 
     # --- construction ---------------------------------------------------------------------
 
@@ -236,9 +384,10 @@ class Endpoint:
     ) -> Endpoint:
         """An emulated endpoint from the BAR that holds its whole file.
 
-        Reads and checks the control page, carves the CSR and PMISC windows and the DMA
-        pool, and sets Memory Space and Bus Master Enable in the emulated PCI command
-        register (the device does no DMA before that, as hardware).
+        Reads and checks the control page (features too), carves the CSR and PMISC
+        windows and the DMA pool, sets Memory Space and Bus Master Enable in the emulated
+        PCI command register (the device does no DMA before that, as hardware), and
+        writes the frontend's epoch (the backend's) and state Initialised.
 
         Args:
             bar: the mapped BAR (it becomes owned by the endpoint).
@@ -249,7 +398,7 @@ class Endpoint:
                 in a guest, where ivshmem-plain has none.
             present: after a restart, whether the function is back (in sysfs, ready to be
                 enabled); default: its registers no longer read all-ones.
-            event_interval: seconds between out-of-band looks driven by empty polls.
+            event_interval: seconds between out-of-band looks driven by polls.
             broken: the access path's :meth:`~qathw.pci_access.PciAccess.broken`.
             relay: the broker's relay of a lent VF's mailbox (see :class:`Endpoint`).
 
@@ -271,16 +420,13 @@ class Endpoint:
                 hint="free buffers, or create the endpoint larger (fakedev create --size)",
             )
             _enable_emulated(control)
-            control.write32(_FRONTEND_STATE, emulated.XenbusState.INITIALISED)
 
-            def reopen() -> bool:
+            def reopen() -> emulated.ControlInfo | None:
                 # The mapping stays: the new function is the same file (device memory too).
                 if present is not None and not present():
-                    return False
+                    return None
                 with bar.view(0, emulated.CONTROL_PAGE_SIZE) as page:
-                    emulated.read_control(page, mapped_size=bar.size)
-                _enable_emulated(control)
-                return True
+                    return emulated.read_control(page, mapped_size=bar.size)
 
             return cls(
                 name=label,
@@ -299,6 +445,7 @@ class Endpoint:
                 event_interval=event_interval,
                 broken=broken,
                 relay=relay if info.kind.is_vf else None,
+                opened=info,
             )
         except BaseException:
             bar.close()
@@ -308,10 +455,13 @@ class Endpoint:
 
     def check_events(self) -> list[PfEvent]:
         """Look at the device now (as qatlib's ``icp_sal_poll_device_events``): PF
-        notifications, a function gone after a restart, and its return (reopened here).
+        notifications, a function gone after a restart, and its return (reopened here);
+        on an emulated endpoint also a new backend or an unannounced restart (reopened
+        here too) and the host's suspend request.
 
         Returns:
-            The device events found (RESTARTING, RESTARTED, FATAL_ERROR).
+            The device events found (RESTARTING, RESTARTED, FATAL_ERROR); a reopen adds
+            RESTARTED.
         """
         return self.watch.check()
 
@@ -334,13 +484,21 @@ class Endpoint:
 
     def _reopen(self) -> bool:
         assert self._reopen_function is not None
-        if not self._reopen_function():
+        info = self._reopen_function()
+        if info is None:
             return False
+        link, control = self._link, self._control
+        if link is not None:
+            if not link.check(info):  # raises EndpointChangedError: another endpoint now
+                return False
+            link.initialised(info)
+        if control is not None:
+            _enable_emulated(control)
         if self.mailbox is not None:
             self.mailbox.reset()
-            self.connect()
-        elif self.relay is not None:
-            self.connect()  # the broker redoes the handshake with the PF, not us
+        self.connect()  # a lent VF: the broker redoes the handshake with the PF, not us
+        if link is not None:
+            link.commit(info)  # only now: a handshake that failed is tried again
         return True
 
     # --- the PF/VF handshake ----------------------------------------------------------------
@@ -348,30 +506,27 @@ class Endpoint:
     def connect(self) -> None:
         """Talk to the PF: version, capabilities, ring-to-service map, then INIT.
 
-        Without a mailbox (a PF, or gen2) there is nothing to do. A VF the section broker
+        Without a mailbox (a PF, or gen2) there is nothing to ask. A VF the section broker
         lent takes what the broker's one handshake found, and touches no mailbox register.
+        An emulated endpoint's frontend state is Connected afterwards.
 
         Raises:
             MailboxError: the PF does not answer or refuses this VF.
         """
+        mb = self.mailbox
         if self.relay is not None:
             facts = self.relay.facts
             self.capabilities = facts.capabilities
             self.services = facts.services
-            if self._control is not None:
-                self._control.write32(_FRONTEND_STATE, emulated.XenbusState.CONNECTED)
-            return
-        mb = self.mailbox
-        if mb is None:
-            return
-        version = mb.negotiate()
-        if version >= pfvf.COMPAT_CAPABILITIES:
-            self.capabilities = mb.capabilities()
-        if version >= pfvf.COMPAT_RING_TO_SVC_MAP:
-            self.services = mb.ring_service_map()
-        mb.init()
-        if self._control is not None:
-            self._control.write32(_FRONTEND_STATE, emulated.XenbusState.CONNECTED)
+        elif mb is not None:
+            version = mb.negotiate()
+            if version >= pfvf.COMPAT_CAPABILITIES:
+                self.capabilities = mb.capabilities()
+            if version >= pfvf.COMPAT_RING_TO_SVC_MAP:
+                self.services = mb.ring_service_map()
+            mb.init()
+        if self._link is not None:
+            self._link.connected()
 
     # --- banks and ring pairs ----------------------------------------------------------------
 
@@ -442,6 +597,8 @@ class Endpoint:
             head_write_threshold=head_write_threshold,
             diagnose=self.device_error,
         )
+        if self._link is not None:
+            self._link.link(bank)  # programmed: the backend may service the bank now
         self._pairs.append(pair)
         self.watch.add(pair)
         return pair
@@ -489,6 +646,52 @@ class Endpoint:
         self._irqs.append(irq)
         return irq
 
+    def heartbeat(self) -> int | None:
+        """The backend's heartbeat (it counts its steps) of an emulated endpoint; ``None``
+        for a real function. One read of plain memory."""
+        link = self._link
+        if link is None or self._closed or self._control is None or self._control.closed:
+            return None
+        return link.heartbeat()
+
+    def silence_hint(self, since: int | None = None) -> str | None:
+        """What to tell a caller whose request got no answer in time, as far as the
+        endpoint can tell; ``None``: nothing known (a real function).
+
+        Args:
+            since: :meth:`heartbeat` when the wait began; without it the heartbeat is
+                watched for a moment here (about 50 ms: never call this on a data path).
+        """
+        now = self.heartbeat()
+        if now is None:
+            return None
+        if since is None:
+            since = now
+            time.sleep(_HEARTBEAT_WAIT)
+            now = self.heartbeat()
+        if now == since:
+            return (
+                f"the backend of {self.name} has not stepped while this waited (its "
+                "heartbeat stands still): it is not running, or stuck in one request; "
+                "'python -m fakedev status <file>' tells, and a backend started on the file "
+                "takes over (requests in flight get their replay or their error)"
+            )
+        if self.watch.suspended:
+            return (
+                f"the backend runs, but {self.name} is suspended by its host, so requests "
+                "wait: 'python -m fakedev resume <file>' ends the suspend"
+            )
+        if self.watch.state is not WatchState.RUNNING:
+            return (
+                f"the backend runs, but {self.name} is {self.watch.state.value}: "
+                f"{_WATCH_HINTS.get(self.watch.state, 'wait, then look again')}"
+            )
+        return (
+            f"the backend of {self.name} runs (its heartbeat moves) but did not answer in "
+            "time: a long request or a busy host; wait longer (timeout=), or see "
+            "'python -m fakedev status <file>'"
+        )
+
     def device_error(self) -> str | None:
         """The device's own text for its last error (emulated endpoints keep one)."""
         if self._control is None or self._control.closed:
@@ -533,6 +736,8 @@ class Endpoint:
             except MailboxError:
                 pass  # the PF is gone: nothing to tell it
         if self._control is not None and not self._control.closed:
+            if self._link is not None:
+                self._link.unlink()  # its rings are unprogrammed: not serviced under any epoch
             self._control.write32(_FRONTEND_STATE, emulated.XenbusState.CLOSED)
         for bank in self._banks.values():
             bank.mmio.close()
@@ -574,7 +779,7 @@ def open_emulated(
     Args:
         source: the ivshmem function's sysfs directory, or the endpoint file.
         mailbox_timeout / mailbox_idle: see :class:`~qathw.transport.mailbox.Mailbox`.
-        event_interval: seconds between out-of-band looks driven by empty polls.
+        event_interval: seconds between out-of-band looks driven by polls.
 
     Returns:
         The endpoint, BARs mapped, Bus Master on; call :meth:`Endpoint.connect` next.

@@ -24,7 +24,15 @@ class QatError(Exception):
         hint: what the user can do about it ("add your user to group qat").
         errno: the errno the kernel returned, when one did.
         path: the file or device involved, when there is one.
+
+    Attributes:
+        retryable: whether doing the same thing again, unchanged, is safe and may succeed
+            (a full ring, a suspended endpoint, a request lost to a restart whose input is
+            intact). False unless the error says otherwise; a request that may have
+            changed the caller's buffer is never retryable (docs/api.md#the-replay-rule).
     """
+
+    retryable: bool = False
 
     def __init__(
         self,
@@ -177,7 +185,18 @@ class TransportError(QatError):
 
 
 class RingFullError(TransportError):
-    """The request ring has no free slot; retry after polling responses."""
+    """The request ring has no free slot; retry after polling responses (retryable)."""
+
+    retryable = True
+
+
+class DeviceSuspendedError(RingFullError):
+    """The endpoint is suspended (its host asked, before a migration or a backend switch):
+    nothing was sent; it takes requests again once resumed (retryable).
+
+    A subclass of :class:`RingFullError`: it is back-pressure, and ``block=True`` callers
+    wait through it (docs/api.md#suspend).
+    """
 
 
 class RingConfigError(TransportError):
@@ -189,7 +208,31 @@ class MailboxError(TransportError):
 
 
 class DeviceRestartError(TransportError):
-    """The device restarted: requests in flight at that moment got no response."""
+    """The device restarted, or its backend was replaced: a request got no response.
+
+    Attributes:
+        retryable: the request's input is intact, so submitting the same op again is safe
+            (nothing was sent, or it was out of place or staged by qathw). False for an
+            in-place request on the caller's own device buffer, which the device may have
+            half transformed: check or refill the buffer first (docs/api.md#the-replay-rule).
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        hint: str | None = None,
+        retryable: bool = False,
+        errno: int | None = None,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        super().__init__(what, hint=hint, errno=errno, path=path)
+        self.retryable = retryable
+
+
+class EndpointChangedError(DeviceError):
+    """The endpoint came back as one this process cannot go on with (other services,
+    capabilities, ring limits or windows): every ring pair on it failed; reopen."""
 
 
 class DeviceFatalError(TransportError):
@@ -279,8 +322,10 @@ __all__ = [
     "DeviceNotFoundError",
     "DeviceRestartError",
     "DeviceStateError",
+    "DeviceSuspendedError",
     "DmaError",
     "DmaPoolExhaustedError",
+    "EndpointChangedError",
     "FakedevDefectError",
     "MailboxError",
     "MemlockLimitError",

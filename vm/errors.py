@@ -21,3 +21,15 @@ class GuestTimeoutError(VmError):
 
 class GuestCommandError(VmError):
     """A command in the guest exited non-zero (raised by ``Result.check``)."""
+
+
+class MigrationError(VmError):
+    """A migration was refused or failed; the guest still runs where it ran before."""
+
+
+class SaveError(VmError):
+    """A guest could not be saved; it still runs, and no file was left behind."""
+
+
+class RestoreError(VmError):
+    """A saved guest could not be restored; nothing was left running."""

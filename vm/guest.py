@@ -16,34 +16,41 @@ exit — and the run directory (sockets, pidfile, console log) is removed.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import select
-import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from vm import procs
-from vm.errors import BootError, GuestCommandError, GuestTimeoutError, VmError
-from vm.host import HostTools, find_tools
+from vm.agentclient import HOST_MARGIN, AgentChannel, AgentClient, ChannelClosedError
+from vm.errors import BootError, VmError
+from vm.host import PROJECT_ROOT, HostTools, find_tools
 from vm.progress import BootProgress, Sink, StreamSink
-from vm.protocol import PORT_NAME, LineBuffer, encode
+from vm.protocol import PORT_NAME
 from vm.qmp import Qmp
+from vm.results import Case, PytestRun, Result
+from vm.results import parse_junit as _parse_junit
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+__all__ = [
+    "HOST_MARGIN",
+    "IVSHMEM_FIRST_SLOT",
+    "PROJECT_ROOT",
+    "Case",
+    "Guest",
+    "GuestSpec",
+    "PytestRun",
+    "Result",
+]
+
 IVSHMEM_FIRST_SLOT = 0x10  # on pcie.0, clear of the slots vng's own devices take
-HOST_MARGIN = 30.0  # seconds the host waits beyond a command's own timeout
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+-]+$")  # vng passes QEMU options through a shell
 
 
@@ -71,60 +78,8 @@ class GuestSpec:
     boot_timeout: float = 300.0
 
 
-@dataclass(frozen=True)
-class Result:
-    """What a command in the guest did."""
-
-    command: str
-    rc: int
-    stdout: str
-    stderr: str
-    seconds: float
-    timed_out: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.rc == 0 and not self.timed_out
-
-    def check(self) -> Result:
-        """This result, or :class:`GuestCommandError` with the output if it failed."""
-        if not self.ok:
-            what = "timed out" if self.timed_out else f"exited {self.rc}"
-            raise GuestCommandError(
-                f"guest command {self.command!r} {what}\n--- stdout ---\n{self.stdout[-4000:]}"
-                f"\n--- stderr ---\n{self.stderr[-4000:]}"
-            )
-        return self
-
-    def json(self) -> Any:
-        """The last line of stdout, parsed as JSON (helpers print one result line)."""
-        lines = [ln for ln in self.stdout.splitlines() if ln.strip()]
-        if not lines:
-            raise GuestCommandError(f"{self.command!r} printed nothing; stderr:\n{self.stderr}")
-        return json.loads(lines[-1])
-
-
-@dataclass(frozen=True)
-class Case:
-    """One test's outcome in a guest pytest run."""
-
-    name: str
-    classname: str
-    outcome: str  # passed, failed, error, skipped
-    message: str = ""
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class PytestRun:
-    """A pytest run in the guest: the process result and each test's outcome by name."""
-
-    result: Result
-    cases: dict[str, Case] = field(default_factory=dict)
-
-
-class Guest:
-    """One booted guest. Use as a context manager, or call :meth:`close`.
+class Guest(AgentClient):
+    """One booted guest (the virtme-ng profile). Use as a context manager, or call :meth:`close`.
 
     Args:
         spec: what to boot.
@@ -154,11 +109,8 @@ class Guest:
         self._vng: subprocess.Popen[bytes] | None = None
         self._group: list[procs.Tracked] = []
         self._qemu: procs.Tracked | None = None
-        self._sock: socket.socket | None = None
-        self._reader = LineBuffer()
-        self._pending: list[dict[str, Any]] = []
+        self._agent = AgentChannel(self._agent_sock)
         self._qmp: Qmp | None = None
-        self._next_id = 0
         self.hello: dict[str, Any] = {}
         try:
             self._boot(progress if progress is not None else StreamSink())
@@ -297,31 +249,24 @@ class Guest:
                         f"{self._console_tail()}"
                     )
                 self._track_children()
-                if self._sock is None and self._agent_sock.exists():
-                    self._connect_agent()
-                if self._sock is None:
+                if not self._agent.connect():
                     time.sleep(0.05)
                 else:
-                    for msg in self._receive(0.25):
+                    try:
+                        received = self._agent.receive(0.25)
+                    except ChannelClosedError as exc:
+                        raise VmError(f"{exc}{self._console_tail()}") from None
+                    for msg in received:
                         if "hello" in msg:
                             self.hello = msg["hello"]
                         else:
-                            self._pending.append(msg)
+                            self._agent.keep([msg])
                 progress.update(self._last_console_line())
         except BaseException:
             progress.finish("failed to boot")
             raise
         self._track_children()
         progress.finish("up")
-
-    def _connect_agent(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(str(self._agent_sock))
-        except OSError:
-            sock.close()
-            return  # QEMU made the file but does not listen yet; try again
-        self._sock = sock
 
     def _track_children(self) -> None:
         if self._qemu is None and self._pidfile.exists():
@@ -358,102 +303,13 @@ class Guest:
 
     # --- the agent channel -----------------------------------------------------------
 
-    def _receive(self, wait: float) -> list[dict[str, Any]]:
-        assert self._sock is not None
-        ready, _, _ = select.select([self._sock], [], [], wait)
-        if not ready:
-            return []
-        data = self._sock.recv(1 << 20)
-        if not data:
-            raise VmError(f"the guest agent closed its channel{self._console_tail()}")
-        return self._reader.feed(data)
-
-    def _request(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
-        if self._closed or self._sock is None:
+    def _channel(self) -> AgentChannel:
+        if self._closed or not self._agent.connected:
             raise VmError("the guest is closed")
-        self._next_id += 1
-        rid = self._next_id
-        self._sock.sendall(encode({**message, "id": rid}))
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, msg in enumerate(self._pending):
-                if msg.get("id") == rid:
-                    del self._pending[i]
-                    return msg
-            if time.monotonic() > deadline:
-                self.close()
-                raise GuestTimeoutError(
-                    f"the guest did not answer {message.get('op')!r} in {timeout:.0f}s; "
-                    "it has been shut down"
-                )
-            if self._vng is not None and self._vng.poll() is not None:
-                raise VmError(f"the guest died{self._console_tail()}")
-            self._pending.extend(self._receive(0.5))
+        return self._agent
 
-    def run(
-        self,
-        command: str | Sequence[str],
-        *,
-        timeout: float = 120.0,
-        env: Mapping[str, str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        input: str | None = None,
-        check: bool = False,
-    ) -> Result:
-        """Run a command in the guest as root and wait for it.
-
-        Args:
-            command: a shell command line (``str``) or an argv list.
-            timeout: seconds the command may run; then it is killed (``timed_out``).
-            env: variables added to the guest environment.
-            cwd: working directory in the guest (the project root by default).
-            input: text for the command's stdin.
-            check: raise :class:`GuestCommandError` unless it exits 0.
-
-        Returns:
-            Exit code, output, duration.
-
-        Raises:
-            GuestTimeoutError: the guest did not answer within ``timeout`` plus a margin (the
-                guest is shut down).
-            VmError: the guest is closed or died.
-        """
-        req: dict[str, Any] = {"op": "run", "timeout": timeout}
-        if isinstance(command, str):
-            req["shell"] = command
-            shown = command
-        else:
-            req["argv"] = [str(a) for a in command]
-            shown = shlex.join(req["argv"])
-        req["env"] = {**self.guest_env(), **(env or {})}
-        req["cwd"] = os.fspath(cwd) if cwd is not None else str(PROJECT_ROOT)
-        if input is not None:
-            req["input"] = input
-        reply = self._request(req, timeout + HOST_MARGIN)
-        if "error" in reply:
-            raise VmError(f"the guest agent could not run {shown!r}: {reply['error']}")
-        result = Result(
-            command=shown,
-            rc=int(reply["rc"]),
-            stdout=reply["stdout"],
-            stderr=reply["stderr"],
-            seconds=float(reply["seconds"]),
-            timed_out=bool(reply["timed_out"]),
-        )
-        return result.check() if check else result
-
-    def guest_env(self) -> dict[str, str]:
-        """Variables every guest command gets: the venv on PATH, no bytecode writes."""
-        return {
-            "PATH": f"{self.tools.bin_dir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
-            "/sbin:/bin",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "QATHW_IN_GUEST": "1",
-        }
-
-    def python(self, *args: str, timeout: float = 120.0, check: bool = False) -> Result:
-        """Run this virtual env's Python in the guest with ``args``."""
-        return self.run([sys.executable, *args], timeout=timeout, check=check)
+    def _died(self) -> bool:
+        return self._vng is not None and self._vng.poll() is not None
 
     def pytest(
         self, *selection: str, timeout: float = 600.0, env: Mapping[str, str] | None = None
@@ -467,7 +323,7 @@ class Guest:
             timeout: seconds for the whole run.
             env: variables added to the guest environment.
         """
-        xml = f"/tmp/qathw-junit-{os.getpid()}-{self._next_id + 1}.xml"  # unique per request
+        xml = f"/tmp/qathw-junit-{os.getpid()}-{self._agent.next_id}.xml"  # unique per request
         args = ("-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", f"--junitxml={xml}")
         result = self.run([sys.executable, *args, *selection], timeout=timeout, env=env)
         report = self.run(["cat", xml], timeout=30)
@@ -489,7 +345,7 @@ class Guest:
         if self._closed:
             return
         try:
-            if self._sock is not None and self.alive:
+            if self._agent.connected and self.alive:
                 self._request({"op": "shutdown"}, min(timeout, 10.0))
                 if self._vng is not None:
                     self._vng.wait(timeout)
@@ -506,9 +362,7 @@ class Guest:
         if self._qmp is not None:
             self._qmp.close()
             self._qmp = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        self._agent.close()
         self._track_children()
         if self._qemu is not None:
             self._qemu.end(grace=3.0)
@@ -556,26 +410,3 @@ def _group_members(pgid: int) -> list[int]:
         if int(fields[2]) == pgid:  # field 5, pgrp
             found.append(int(entry.name))
     return found
-
-
-def _parse_junit(text: str) -> dict[str, Case]:
-    cases: dict[str, Case] = {}
-    if not text.strip():
-        return cases
-    root = ET.fromstring(text)
-    for tc in root.iter("testcase"):
-        name = tc.get("name", "")
-        outcome, message = "passed", ""
-        for child in tc:
-            if child.tag in ("failure", "error", "skipped"):
-                outcome = {"failure": "failed"}.get(child.tag, child.tag)
-                message = (child.get("message") or "") + "\n" + (child.text or "")
-                break
-        cases[name] = Case(
-            name=name,
-            classname=tc.get("classname", ""),
-            outcome=outcome,
-            message=message.strip(),
-            seconds=float(tc.get("time") or 0.0),
-        )
-    return cases

@@ -1,9 +1,9 @@
 """What the host needs to boot a guest, found or explained.
 
 Everything is looked up, never assumed: the QEMU binary, a kernel image whose modules
-are installed (virtme-ng builds its initramfs from ``/lib/modules/<release>``), a
-statically linked busybox (virtme-ng puts it in that initramfs) and the ``vng`` script
-of the running virtual env.
+are installed (both guest profiles build an initramfs from ``/lib/modules/<release>``), a
+statically linked busybox (it goes into that initramfs) and, for the virtme-ng profile,
+the ``vng`` script of the running virtual env.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from vm.errors import VmUnavailableError
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout the guests run
 ENV_KERNEL = "QATHW_VM_KERNEL"
 ENABLE_HINT = (
     "run as root: 'make test' installs qemu-system-x86, linux-image-amd64 and busybox-static "
@@ -32,13 +33,13 @@ class HostTools:
     qemu: Path
     kernel: Path
     release: str
-    vng: Path
+    vng: Path | None
     busybox: Path
 
     @property
     def bin_dir(self) -> Path:
-        """The virtual env's ``bin``: vng calls ``virtme-run`` through ``PATH``."""
-        return self.vng.parent
+        """The virtual env's ``bin`` (vng calls ``virtme-run`` through ``PATH``)."""
+        return Path(sys.executable).parent
 
 
 def _release_of(kernel: Path) -> str:
@@ -70,8 +71,11 @@ def _is_static(path: Path) -> bool:
     return all(struct.unpack_from("<I", table, i * phentsize)[0] != pt_interp for i in range(phnum))
 
 
-def find_tools() -> HostTools:
-    """Locate QEMU, a kernel with modules, a static busybox and vng.
+def find_tools(*, vng: bool = True) -> HostTools:
+    """Locate QEMU, a kernel with modules, a static busybox and (with ``vng``) virtme-ng.
+
+    Args:
+        vng: the virtme-ng profile's guests need ``vng``; the migratable profile's do not.
 
     Raises:
         VmUnavailableError: something is missing; the message names it and how to install it.
@@ -94,20 +98,20 @@ def find_tools() -> HostTools:
     )
     if busybox is None or not _is_static(busybox):
         missing.append("a statically linked busybox (package busybox-static)")
-    vng = Path(sys.executable).parent / "vng"
-    if not vng.exists():
+    vng_script = Path(sys.executable).parent / "vng"
+    if vng and not vng_script.exists():
         missing.append("virtme-ng in this virtual env (pip install -e '.[vm]')")
     if missing or qemu is None or kernel is None or busybox is None:
         raise VmUnavailableError(
             f"cannot boot a guest: missing {'; '.join(missing)}; {ENABLE_HINT}"
         )
-    return HostTools(Path(qemu), kernel, _release_of(kernel), vng, busybox)
+    return HostTools(Path(qemu), kernel, _release_of(kernel), vng_script if vng else None, busybox)
 
 
-def missing_reason() -> str | None:
-    """Why guests cannot boot here, or ``None`` when they can."""
+def missing_reason(*, vng: bool = True) -> str | None:
+    """Why guests (of the virtme-ng profile, with ``vng``) cannot boot here, or ``None``."""
     try:
-        find_tools()
+        find_tools(vng=vng)
     except VmUnavailableError as exc:
         return str(exc)
     return None

@@ -16,23 +16,38 @@ table does not depend on it).
 
 Ring full: the caller chooses. ``block=True`` is back-pressure: as much as fits is sent,
 then the channel polls (completing other work and running callbacks) until the rest fits.
-``block=False`` raises :class:`~qathw.errors.RingFullError` and sends nothing.
+``block=False`` raises :class:`~qathw.errors.RingFullError` and sends nothing. A suspended
+endpoint (its host asked, before a migration or a backend switch) is back-pressure too:
+``block=True`` waits for the resume, ``block=False`` raises
+:class:`~qathw.errors.DeviceSuspendedError` (a ``RingFullError``, retryable).
 
-Device restart — the rule. When the device restarts (RESTARTING from the PF), requests
-still in flight get no response. Each such request is either **replayed** after RESTARTED
-or **failed** with :class:`~qathw.errors.DeviceRestartError`:
+The replay rule (docs/api.md#the-replay-rule; this is the one place that applies it).
+Requests in flight get no response when the function is replaced under them: a device
+restart (RESTARTING on the mailbox, the function gone, or an emulated endpoint's restart
+count moving — PF-style endpoints too), a backend that crashed and another that took the
+file, a planned backend switch, a migration. The ring pair says how many were lost (after
+taking every response the device had written); this channel then decides for each lost
+request, once, and in the same way whatever the cause:
 
-* replayed, when replay is on (the instance's ``resubmit`` flag, default on) and the
-  request's input is known to be intact: its source is not its destination (out of
-  place: the device only read it), or qathw staged the input itself from the caller's
-  bytes (it copies them in again before the replay);
-* failed, otherwise — in particular an **in-place request on the caller's own device
-  buffer**: the device may have transformed part of it before it stopped, and replaying
-  would transform those bytes twice. The caller decides what the buffer now holds.
+* **replayed** after the function is back, when replay is on (the instance's ``resubmit``
+  flag, default on) and the request's input is known to be intact: out of place (the
+  device only read the source), or staged by qathw from the caller's bytes (copied in
+  again first). A request is replayed **once**: lost again, it fails (retryable);
+* **failed** with :class:`~qathw.errors.DeviceRestartError` otherwise. An **in-place
+  request on the caller's own device buffer** is never re-run: the device may have
+  transformed part of it, and a replay would transform those bytes twice; its error has
+  ``retryable`` false (check or refill the buffer first). With ``resubmit=False`` (the
+  discard policy) every lost request fails, each error's ``retryable`` saying whether the
+  same op may simply be submitted again (true unless in place on the caller's buffer).
+
+Requests queued and not yet sent were not lost: they go once the function is back,
+after the replays. No callback ever runs twice: a request has one outcome.
 
 A fatal device error fails every request in flight or queued with
-:class:`~qathw.errors.DeviceFatalError`. An endpoint without a PF/VF mailbox (a PF) cannot
-announce a restart: its requests then end with :class:`~qathw.errors.RequestTimeoutError`.
+:class:`~qathw.errors.DeviceFatalError`; work that completed before it keeps its results
+(``handle.result(return_exceptions=True)`` gives them, and ``result()`` raises only for
+work of which an op failed). A real PF has neither a mailbox nor a control page, so its
+restart is not seen: its requests end with :class:`~qathw.errors.RequestTimeoutError`.
 On an emulated endpoint, a request the fake device's own code failed on ends with
 :class:`~qathw.errors.FakedevDefectError` (:func:`qathw.service.status.defective`).
 
@@ -42,6 +57,7 @@ A channel, like the ring pair under it, is driven by one thread at a time.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
 from collections import deque
@@ -56,6 +72,7 @@ from qathw.emulated import Defect
 from qathw.errors import (
     DeviceFatalError,
     DeviceRestartError,
+    DeviceSuspendedError,
     QatError,
     RequestTimeoutError,
     RingFullError,
@@ -84,6 +101,7 @@ INDEX_BITS = 20
 MAX_WORK = 1 << INDEX_BITS  # requests in one piece of work
 _INDEX_MASK = MAX_WORK - 1
 _QUEUED, _SENT, _DONE = 0, 1, 2
+log = logging.getLogger(__name__)
 _ALL = (0,)
 _put_cookie = REQ_OPAQUE_FIELD.pack_into
 _get_cookie = RESP_OPAQUE_FIELD.unpack_from
@@ -138,6 +156,19 @@ class Work(Protocol[T_co]):
 
     def release(self) -> None:
         """Free the DMA memory the work took (after :meth:`finish`). Idempotent."""
+        ...
+
+
+class Liveness(Protocol):
+    """What an endpoint can tell of a device that does not answer (``Endpoint`` is one)."""
+
+    def heartbeat(self) -> int | None:
+        """A counter the device's backend moves while it runs; ``None``: none known."""
+        ...
+
+    def silence_hint(self, since: int | None = None) -> str | None:
+        """The hint for a request not answered in time (``since``: :meth:`heartbeat` when
+        the wait began); ``None``: nothing known."""
         ...
 
 
@@ -211,7 +242,7 @@ class Handle(Generic[R_co]):
 
     def _wait(self, timeout: float | None) -> Sequence[object]:
         if self._outcomes is None:
-            self._channel.wait_until(self.done, timeout)
+            self._channel.wait_until(self.done, timeout, settled=True)
         assert self._outcomes is not None
         return self._outcomes
 
@@ -222,7 +253,20 @@ class Handle(Generic[R_co]):
 class _Job:
     """Work in the channel: which of its requests are queued, sent, done."""
 
-    __slots__ = ("handle", "id", "lost", "n", "pending", "resp", "sent", "single", "state", "work")
+    __slots__ = (
+        "handle",
+        "id",
+        "lost",
+        "n",
+        "pending",
+        "replayed",
+        "resp",
+        "sent",
+        "single",
+        "state",
+        "work",
+    )
+    replayed: set[int]  # unset until a loss: the replay rule's, not the data path's
 
     def __init__(self, job_id: int, work: Work[object], handle: Handle[Any]) -> None:
         self.id = job_id
@@ -270,6 +314,9 @@ class Channel:
             that finds no record leaves responses to the device status alone.
         offer: what the endpoint runs (sessions refuse the rest before sending);
             ``None``: a whole gen4 endpoint.
+        liveness: what the endpoint can tell of a device that does not answer (an
+            emulated endpoint's backend heartbeat; :class:`Liveness`), for the hint of a
+            timeout; ``None``: a generic hint.
     """
 
     def __init__(
@@ -284,8 +331,10 @@ class Channel:
         timeout: float | None = 30.0,
         defects: Callable[[], Defect | None] | None = None,
         offer: EndpointOffer | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         self.pair = pair
+        self._liveness = liveness
         self.offer = offer or offers.GEN4
         self.pool = pool
         self.owner = owner
@@ -302,6 +351,15 @@ class Channel:
         self._callbacks: list[tuple[Callable[[Handle[Any]], object], Handle[Any]]] = []
         self.completed = 0
         self.replayed = 0
+        # The requests a restart caught, noted when the pair reports the loss (job id ->
+        # request indices): work sent after that went to the reprogrammed ring and is not
+        # lost, even when it is sent before this channel's next poll settles the loss.
+        self._lost: dict[int, set[int]] = {}
+        # Responses that matched no request in flight (a device fault): counted, the last
+        # one kept; the poll that took one raises after it delivered every other response.
+        self.strays = 0
+        self.last_stray: str | None = None
+        self._stray: TransportError | None = None
         self._submit = pair.submit
         self._poll = pair.poll
         pair.add_listener(self._on_event)
@@ -432,8 +490,8 @@ class Channel:
                 rows = rows[idx]
             try:
                 sent = pair.submit(rows, partial=True)
-            except DeviceRestartError:
-                return
+            except (DeviceRestartError, DeviceSuspendedError):
+                return  # the pair changed state under us: sent when it runs again
             if idx is None:
                 if not sent:
                     return
@@ -458,6 +516,11 @@ class Channel:
             DeviceFatalError: the device failed (every request has been failed first).
             TransportError: a response that matches no request (a device fault).
             Exception: whatever a callback raised (after every callback ran).
+
+        A stray response (one whose cookie matches no request in flight) never costs the
+        others: every other response of the poll is delivered, the loss settled and the
+        callbacks run, then the poll raises :class:`~qathw.errors.TransportError` for it
+        (counted in :attr:`strays`, described in :attr:`last_stray`).
         """
         irq = self.interrupt
         if irq is not None:
@@ -484,6 +547,9 @@ class Channel:
                     irq.enable()  # a device reset clears the bank's interrupt registers
             if self._backlog:
                 self._pump()
+            stray, self._stray = self._stray, None
+            if stray is not None:
+                raise stray  # every other response of this poll was delivered
         finally:
             # Work failed by a fatal error completes too: its callbacks run before the
             # error propagates.
@@ -519,23 +585,67 @@ class Channel:
 
     def _take(self, job_id: int, index: npt.NDArray[np.intp], raw: Rows) -> None:
         job = self._jobs.get(job_id)
-        if job is None or int(index.max()) >= job.n or job.pending < index.shape[0]:
-            raise TransportError(
-                f"{self.name}: the device answered a request that is not in flight "
-                f"(cookie {job_id << INDEX_BITS | int(index[0]):#x})",
-                hint="the device or another process wrote this ring; close and reopen it",
-            )
+        if job is None:
+            self._strays(job_id, index)
+            return
         count = int(index.shape[0])
         if job.single:
-            job.resp = raw[0].tobytes()
-            job.sent = False
-        else:
-            job.resp[index] = raw  # type: ignore[index]
-            job.mark(index, _DONE)
+            if job.pending and int(index[0]) == 0:
+                job.resp = raw[0].tobytes()
+                job.sent = False
+                job.pending = 0
+                self.completed += 1
+                self._finish(job)
+                index = index[1:]
+            if index.shape[0]:
+                self._strays(job_id, index)
+            return
+        state = job.state
+        assert state is not None
+        if int(index.max()) >= job.n or job.pending < count:
+            self._take_some(job, index, raw)
+            return
+        job.resp[index] = raw  # type: ignore[index]
+        state[index] = _DONE
         job.pending -= count
         self.completed += count
         if job.pending == 0:
             self._finish(job)
+
+    def _take_some(self, job: _Job, index: npt.NDArray[np.intp], raw: Rows) -> None:
+        """The slow path of :meth:`_take`: some rows answer no request in flight."""
+        state = job.state
+        assert state is not None
+        good: list[int] = []
+        seen: set[int] = set()
+        bad: list[int] = []
+        for row, i in enumerate(index.tolist()):
+            if i < job.n and state[i] != _DONE and i not in seen:
+                seen.add(i)
+                good.append(row)
+            else:
+                bad.append(row)
+        if bad:
+            self._strays(job.id, index[bad])
+        if good:
+            self._take(job.id, index[good], raw[good])
+
+    def _strays(self, job_id: int, index: npt.NDArray[np.intp]) -> None:
+        """Record responses that match no request in flight; :meth:`poll` raises for
+        them once every other response it took was delivered."""
+        cookie = job_id << INDEX_BITS | int(index[0])
+        self.strays += int(index.shape[0])
+        self.last_stray = (
+            f"{self.name}: the device answered a request that is not in flight "
+            f"(cookie {cookie:#x}; {self.strays} such response(s) so far)"
+        )
+        if self.strays == int(index.shape[0]):
+            log.warning("%s", self.last_stray)  # once per channel: the count tells the rest
+        if self._stray is None:
+            self._stray = TransportError(
+                self.last_stray,
+                hint="the device or another process wrote this ring; close and reopen it",
+            )
 
     def _finish(self, job: _Job) -> None:
         del self._jobs[job.id]
@@ -572,7 +682,13 @@ class Channel:
 
     # --- waiting ---------------------------------------------------------------------------
 
-    def wait_until(self, predicate: Callable[[], bool], timeout: float | None = None) -> None:
+    def wait_until(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float | None = None,
+        *,
+        settled: bool = False,
+    ) -> None:
         """Poll until ``predicate()`` holds.
 
         Empty polls spin briefly, yielding the CPU and the GIL (``sched_yield``: a device
@@ -580,26 +696,42 @@ class Channel:
         then nap for growing short spells; in epoll mode the wait is on the interrupt's
         fd, bounded so that device events are seen too.
 
+        Args:
+            predicate: what to wait for.
+            timeout: seconds (``None``: the channel's).
+            settled: the predicate is "this work is done": a fatal error that completed
+                it (failed what was still out, kept what had completed) ends the wait
+                without raising, since the work's outcomes tell.
+
         Raises:
             RequestTimeoutError: ``timeout`` seconds passed (``None``: the channel's).
+            DeviceFatalError: the device failed (unless ``settled`` and the work is done).
         """
         limit = self.timeout if timeout is None else timeout
         deadline = None if limit is None else time.monotonic() + limit
         idle = 0
         nap = 20e-6
+        beat: int | None = None  # the backend's heartbeat once the wait got long
         while not predicate():
-            if self.poll():
+            try:
+                got = self.poll()
+            except QatError:
+                if settled and self.pair.state is RingPairState.FAILED and predicate():
+                    return  # every request has its outcome: the work says what failed
+                raise
+            if got:
                 idle, nap = 0, 20e-6
                 continue
             if self._backlog:
                 self._pump()
             idle += 1
-            if deadline is not None and idle % 64 == 0 and time.monotonic() > deadline:
-                raise RequestTimeoutError(
-                    f"{self.name}: no response within {limit} s",
-                    hint="is the device (its backend process) running? "
-                    "'qathw status' / 'python -m fakedev status <file>' tell",
-                )
+            if idle % 64 == 0:
+                if idle == 64 and self._liveness is not None:
+                    beat = self._liveness.heartbeat()  # once per long wait, never per request
+                if deadline is not None and time.monotonic() > deadline:
+                    raise RequestTimeoutError(
+                        f"{self.name}: no response within {limit} s", hint=self._silent_hint(beat)
+                    )
             irq = self.interrupt
             if irq is not None and idle > 1:
                 left = _IRQ_WAIT if deadline is None else max(0.0, deadline - time.monotonic())
@@ -610,6 +742,13 @@ class Channel:
                 time.sleep(nap)
                 nap = min(nap * 2, _NAP_MAX)
 
+    def _silent_hint(self, beat: int | None) -> str:
+        hint = self._liveness.silence_hint(beat) if self._liveness is not None else None
+        return hint or (
+            "is the device (its backend process) running? "
+            "'qathw status' / 'python -m fakedev status <file>' tell"
+        )
+
     # --- device events ----------------------------------------------------------------------
 
     def _on_event(self, event: RingPairEvent) -> None:
@@ -619,6 +758,13 @@ class Channel:
             self._restarted = True
         elif self._event is not PfEvent.FATAL_ERROR:
             self._event = event.event
+            if event.event is PfEvent.RESTARTING:
+                # Which requests it caught, now: the pair may be programmed again and take
+                # new work before this channel's next poll settles the loss.
+                for job in self._jobs.values():
+                    caught = job.in_flight()
+                    if caught:
+                        self._lost.setdefault(job.id, set()).update(caught)
 
     def _fatal_error(self) -> QatError:
         failure = self.pair.failure()
@@ -629,19 +775,38 @@ class Channel:
             hint="the device needs a reset by its administrator",
         )
 
-    def _restart_error(self) -> DeviceRestartError:
+    def _lost_error(self, intact: bool, replayed: bool) -> DeviceRestartError | None:
+        """The replay rule for one lost request: ``None`` to replay it, else its error.
+
+        Args:
+            intact: its input is known intact (out of place, or staged by qathw).
+            replayed: it was replayed once already, and lost again.
+        """
+        what = (
+            f"{self.name}: the device restarted, or its backend was replaced, with this "
+            "request in flight"
+        )
+        if not intact:
+            off = " (replay is off for this instance)" if not self.resubmit else ""
+            return DeviceRestartError(
+                f"{what}{off}; it worked in place on your device buffer, which may be "
+                "half-transformed, so it was not replayed",
+                hint="check or refill the buffer, then submit the request again",
+                retryable=False,
+            )
         if not self.resubmit:
             return DeviceRestartError(
-                f"{self.name}: the device restarted with this request in flight "
-                "(replay is off for this instance)",
-                hint="submit the request again",
+                f"{what} (replay is off for this instance)",
+                hint="submit the request again: its input is intact",
+                retryable=True,
             )
-        return DeviceRestartError(
-            f"{self.name}: the device restarted with this request in flight; it worked in "
-            "place on your device buffer, which may be half-transformed, so it was not "
-            "replayed",
-            hint="check or refill the buffer, then submit the request again",
-        )
+        if replayed:
+            return DeviceRestartError(
+                f"{what}, and was lost again after its one replay",
+                hint="submit the request again once the device is stable: its input is intact",
+                retryable=True,
+            )
+        return None
 
     def _settle_loss(self) -> None:
         event, self._event = self._event, None
@@ -650,21 +815,32 @@ class Channel:
             self._fail_everything(error)
             raise error
         replays: list[tuple[_Job, npt.NDArray[np.intp] | None]] = []
-        for job in list(self._jobs.values()):
-            lost = job.in_flight()
+        caught, self._lost = self._lost, {}
+        for job_id, indices in caught.items():
+            job = self._jobs.get(job_id)
+            if job is None:
+                continue  # its responses came after all (taken before the stop)
+            # Still in flight and caught by the restart: answered ones are done, and
+            # work sent to the reprogrammed ring since is not lost.
+            lost = [i for i in job.in_flight() if i in indices]
             if not lost:
                 continue
-            again = []
+            again: list[int] = []
+            replayed: set[int] | None = getattr(job, "replayed", None)
             for i in lost:
-                if self.resubmit and job.work.replayable(i):
+                failure = self._lost_error(
+                    job.work.replayable(i), replayed is not None and i in replayed
+                )
+                if failure is None:
                     again.append(i)
                     continue
-                job.lost[i] = self._restart_error()
+                job.lost[i] = failure
                 job.mark([i], _DONE)
                 job.pending -= 1
             if again:
                 job.work.restage(again)
                 job.mark(again, _QUEUED)
+                job.replayed = (replayed or set()) | set(again)
                 replays.append((job, None if job.single else np.asarray(again, dtype=np.intp)))
                 self.replayed += len(again)
             if job.pending == 0:
@@ -675,6 +851,7 @@ class Channel:
 
     def _fail_everything(self, error: BaseException) -> None:
         self._backlog.clear()
+        self._lost.clear()
         for job in list(self._jobs.values()):
             if job.single:
                 job.lost[0] = error

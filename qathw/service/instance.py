@@ -562,6 +562,7 @@ def _channel(
         timeout=timeout,
         defects=ep.fakedev_defect,
         offer=EndpointOffer(ep.kind.generation, ep.kind.class_name, ep.capabilities),
+        liveness=ep,
     )
 
 
@@ -578,8 +579,11 @@ def open_instances(
         held: from :func:`qathw.user_start`.
         host: the host root; default: the one given to ``user_start``, else
             ``$QATHW_SYSFS_ROOT`` or ``/``.
-        resubmit: replay intact requests after a device restart (the rule is in
-            :mod:`qathw.service.completion`); false fails every lost request.
+        resubmit: replay intact requests lost to a device restart or a replaced
+            backend (the replay rule: docs/api.md#the-replay-rule, applied in
+            :mod:`qathw.service.completion`); false fails every lost request with a
+            ``DeviceRestartError`` whose ``retryable`` says whether it may simply be sent
+            again.
         timeout: default seconds a call waits for a response (``None``: forever).
 
     Returns:

@@ -20,14 +20,19 @@ No register is read on the data path (docs/hardware.md#ring-csrs): on hardware a
 read is an uncached PCIe round trip, and DPDK and qatlib read none there either. Submit
 writes the tail; poll reads ring memory and writes the head. Device events (the PF/VF
 mailbox, a function that went away) and ring exceptions (``EXP_STAT``) are looked at out
-of band: by :meth:`RingPair.check`, and by an empty poll when the endpoint's ``watch``
-says a look is due (at most once per interval).
+of band: by :meth:`RingPair.check`, and by any poll when the endpoint's ``watch`` says a
+look is due (one clock read per poll call, a look at most once per interval); the ring
+exception status only on a poll that found nothing.
 
 The endpoint tells the pair of device events (:meth:`RingPair.device_event`): on
-RESTARTING (or the function gone) it collects the responses already written, counts the
-rest of its in-flight requests as lost (they will get no response) and refuses new work;
-on RESTARTED (the function back and reopened) it programs its rings again. Callers hear
-of both through :meth:`RingPair.add_listener`.
+RESTARTING (or the function gone, or replaced by a new backend) it collects the responses
+already written, counts the rest of its in-flight requests as lost (they will get no
+response) and refuses new work; on RESTARTED (the function back and reopened) it programs
+its rings again. Callers hear of both through :meth:`RingPair.add_listener`.
+
+Suspend (:meth:`RingPair.suspend`, told by the endpoint's watch when the host asks): the
+pair sends nothing new (:class:`~qathw.errors.DeviceSuspendedError`, back-pressure) while
+its polls go on taking the responses of what is in flight; :meth:`RingPair.resume` ends it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from qathw.dma import DmaBuffer, DmaPool
 from qathw.errors import (
     DeviceFatalError,
     DeviceRestartError,
+    DeviceSuspendedError,
     QatError,
     RingConfigError,
     RingFullError,
@@ -65,6 +71,7 @@ class RingPairState(enum.Enum):
     """Where a ring pair stands."""
 
     RUNNING = "running"
+    SUSPENDED = "suspended"  # the host asked: nothing new is sent; responses still taken
     RESTARTING = "restarting"  # the device is restarting; in-flight requests were lost
     FAILED = "failed"  # the device reported a fatal error
     CLOSED = "closed"
@@ -126,9 +133,10 @@ class RingPair:
         slots: messages per ring (the same for both rings).
         request_size: bytes per request (128; 64 on asym banks).
         pool: where the buffers came from (freed on close), or ``None``.
-        watch: called by an empty poll; looks for device events when a look is due
-            (rate-limited by the endpoint) and returns whether it looked, so the pair then
-            reads its ring exception status too.
+        watch: called by every poll (once per call, never per request); looks for
+            device events when a look is due (rate-limited by the endpoint) and returns
+            whether it looked, so that a poll that then finds nothing reads its ring
+            exception status too.
         head_write_threshold: responses to accumulate before writing the RX HEAD CSR;
             at most ``slots - 1``. Default: 32, or ``slots // 2`` when smaller.
         diagnose: returns the device's own error text, if it keeps one (emulated
@@ -364,10 +372,16 @@ class RingPair:
             if self._refused is not None:
                 self._raise_refused()
             return
+        if self.state is RingPairState.SUSPENDED:
+            raise DeviceSuspendedError(
+                f"{self!r}: the endpoint is suspended by its host; nothing was sent",
+                hint="submit with block=True to wait, or again once it resumes",
+            )
         if self.state is RingPairState.RESTARTING:
             raise DeviceRestartError(
-                f"{self!r}: the device is restarting",
+                f"{self!r}: the device is restarting; nothing was sent",
                 hint="requests in flight were lost; submit again after RESTARTED",
+                retryable=True,
             )
         if self.state is RingPairState.FAILED:
             raise self.failure()
@@ -395,7 +409,7 @@ class RingPair:
         self._check_exceptions()
 
     def _check_exceptions(self) -> None:
-        if self._exp_off is None or self.state is not RingPairState.RUNNING:
+        if self._exp_off is None or self.state not in _SENDING:
             return
         value = self._read32(self._exp_off)
         if value == ALL_ONES or not value & self._exp_bits:
@@ -469,7 +483,7 @@ class RingPair:
             out = np.concatenate(self._drained)
             self._drained.clear()
             return out
-        if self.state is not RingPairState.RUNNING:
+        if self.state is not RingPairState.RUNNING and self.state is not RingPairState.SUSPENDED:
             if self._watch is not None and self.state is not RingPairState.CLOSED:
                 before = self.state
                 self._watch()  # the device's return is found out of band too
@@ -480,12 +494,17 @@ class RingPair:
             return _NO_RESPONSES
         if self._refused is not None:
             self._raise_refused()
+        # Every poll asks whether a look is due (one clock read; a look at most once per
+        # interval): a busy pair seldom polls empty, and must still see a suspend request
+        # or a new backend in time. The look goes first, so nothing taken here is lost
+        # when it finds the function replaced (it takes what the device wrote itself).
+        looked = self._watch is not None and self._watch()
+        if looked and (self._drained or self.state not in _SENDING):
+            return self.poll(max_responses)
         limit = self.in_flight if max_responses is None else min(max_responses, self.in_flight)
         out = self._take(limit) if limit > 0 else _NO_RESPONSES
-        if out.shape[0] == 0 and self._watch is not None and self._watch():
-            self._check_exceptions()  # an empty poll, and a look is due: out of band
-            if self._drained or self.state is not RingPairState.RUNNING:
-                return self.poll(max_responses)
+        if looked and out.shape[0] == 0:
+            self._check_exceptions()  # a register read: only when nothing came back
         return out
 
     def _take(self, limit: int) -> npt.NDArray[Any]:
@@ -527,10 +546,7 @@ class RingPair:
         if self.state is RingPairState.CLOSED:
             return
         lost = 0
-        if (
-            event in (PfEvent.RESTARTING, PfEvent.FATAL_ERROR)
-            and self.state is RingPairState.RUNNING
-        ):
+        if event in (PfEvent.RESTARTING, PfEvent.FATAL_ERROR) and self.state in _SENDING:
             # What the device wrote before it stopped is real; the rest will never come.
             if self.in_flight:
                 got = self._take(self.in_flight)
@@ -542,10 +558,21 @@ class RingPair:
             self.state = (
                 RingPairState.RESTARTING if event is PfEvent.RESTARTING else RingPairState.FAILED
             )
-        elif event is PfEvent.RESTARTED:
+        elif event is PfEvent.RESTARTED and self.state is not RingPairState.RUNNING:
             self.program()  # a new function: the rings must be programmed again
         for callback in list(self._listeners):
             callback(RingPairEvent(event, lost, self))
+
+    def suspend(self) -> None:
+        """Send nothing new until :meth:`resume` (the host asked the endpoint to suspend);
+        responses to what is in flight are still taken by :meth:`poll`."""
+        if self.state is RingPairState.RUNNING:
+            self.state = RingPairState.SUSPENDED
+
+    def resume(self) -> None:
+        """End a suspend: submissions go to the ring again."""
+        if self.state is RingPairState.SUSPENDED:
+            self.state = RingPairState.RUNNING
 
     def fail(self, error: Callable[[], QatError]) -> None:
         """Stop for good because the device can no longer be reached (the section broker
@@ -556,7 +583,7 @@ class RingPair:
         """
         if self.state in (RingPairState.CLOSED, RingPairState.FAILED):
             return
-        lost = self.in_flight if self.state is RingPairState.RUNNING else 0
+        lost = self.in_flight if self.state in _SENDING else 0
         self.lost += lost
         self.completed = self.submitted
         self._failure = error
@@ -572,6 +599,7 @@ class RingPair:
 
 
 ALL_ONES = 0xFFFF_FFFF  # what a read of a function that is gone returns (PCIe)
+_SENDING = (RingPairState.RUNNING, RingPairState.SUSPENDED)  # programmed, requests may be out
 _NO_RESPONSES = np.empty(0, RESPONSE_DTYPE)
 _NO_RESPONSES.flags.writeable = False
 _WORDS_PER_RESPONSE = RESPONSE_SIZE // 4

@@ -26,6 +26,7 @@ from fakedev.device import Device
 from fakedev.topologies import Topology
 from qathw import sysfsio
 from qathw.cli import main
+from qathw.emulated import XenbusState
 
 NOBODY = 65534
 T = TypeVar("T")
@@ -107,14 +108,21 @@ def world_readable_dir() -> Iterator[Path]:
 def write_endpoint_file(path: Path, device: str = "4xxxvf", *, serving: bool = True) -> Path:
     """An emulated-endpoint file made by fakedev's device model (1 MiB).
 
-    With ``serving`` a backend has claimed it (``Device.connect``: state Connected, a new
-    epoch, this process's pid), as ``python -m fakedev serve`` does; without, it is as
+    With ``serving`` a backend has claimed it (``Device.connect``: a new epoch, this
+    process's pid, its features), as ``python -m fakedev serve`` does, and a frontend has
+    handshaken under that epoch, so the backend state is Connected; without, it is as
     ``fakedev create`` leaves it (Initialising: no backend).
     """
     endpoint_file.create(path, device, size=1 << 20)
     if serving:
         with Device(path) as dev:
             dev.connect()
+            page = dev.file.control
+            assert page is not None
+            page.frontend_epoch = page.backend_epoch  # what a frontend's open writes
+            page.frontend_state = XenbusState.CONNECTED
+            del page
+            dev.step()  # the backend sees the handshake: Connected
     return path
 
 

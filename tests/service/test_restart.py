@@ -205,7 +205,8 @@ def test_sigusr1_to_a_device_process_restarts_it_under_load() -> None:
     proc.start()
     try:
         deadline = time.monotonic() + 10
-        while _state(h.files[BDF]) != "CONNECTED" and time.monotonic() < deadline:
+        # InitWait: serving, waiting for a frontend's handshake (docs/split-driver.md)
+        while _state(h.files[BDF]) != "INIT_WAIT" and time.monotonic() < deadline:
             time.sleep(0.01)
         with (
             rig.environment(h),

@@ -9,7 +9,12 @@ import os
 
 import pytest
 
-from tests.vm.fixtures import guest, guest_spec  # noqa: F401 (fixtures for this directory)
+from tests.vm.fixtures import (  # noqa: F401 (fixtures for this directory)
+    guest,
+    guest_spec,
+    migratable_guest,
+    migratable_spec,
+)
 from vm.host import missing_reason
 
 collect_ignore = [] if os.environ.get("QATHW_IN_GUEST") else ["guest"]

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fakedev import endpoint_file
+from vm.guest import IVSHMEM_FIRST_SLOT
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,15 @@ class EndpointFacts:
     rings_per_bank: int
     devmem_offset: int
     backend_pid: int = 0
+    bdf: str = ""  # where the guest sees it (see ivshmem_bdf)
 
     def as_env(self) -> dict[str, str]:
         return {f"QATHW_VM_EP_{k.upper()}": str(v) for k, v in asdict(self).items()}
+
+
+def ivshmem_bdf(index: int) -> str:
+    """The guest's PCI address of ``GuestSpec.shared_memory[index]`` (its fixed slot)."""
+    return f"0000:00:{IVSHMEM_FIRST_SLOT + index:02x}.0"
 
 
 def create_endpoint_file(
@@ -61,4 +68,5 @@ def facts_from_env(env: dict[str, str]) -> EndpointFacts:
         rings_per_bank=get("rings_per_bank"),
         devmem_offset=get("devmem_offset"),
         backend_pid=get("backend_pid"),
+        bdf=env.get("QATHW_VM_EP_BDF", ""),
     )

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from vm import procs
-from vm.guest import _parse_junit
 from vm.protocol import LineBuffer, encode
+from vm.results import parse_junit
 
 
 def test_a_message_survives_being_split_across_reads() -> None:
@@ -33,7 +33,7 @@ def test_junit_outcomes_are_read_per_test() -> None:
         <failure message="assert 1 == 2">details</failure></testcase>
       <testcase classname="tests.vm.guest.t" name="test_skip"><skipped message="why"/></testcase>
     </testsuite></testsuites>"""
-    cases = _parse_junit(xml)
+    cases = parse_junit(xml)
     assert {n: c.outcome for n, c in cases.items()} == {
         "test_ok": "passed",
         "test_bad[x]": "failed",
