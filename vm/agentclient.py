@@ -10,6 +10,7 @@ QEMU side (:class:`vm.guest.Guest`, :class:`vm.migratable.MigratableGuest`).
 
 from __future__ import annotations
 
+import abc
 import os
 import select
 import shlex
@@ -18,7 +19,8 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from vm.errors import GuestTimeoutError, VmError
 from vm.host import PROJECT_ROOT, HostTools
@@ -112,11 +114,12 @@ class AgentChannel:
             self._sock = None
 
 
-class AgentClient:
+class AgentClient(abc.ABC):
     """Commands in a guest through its agent; a subclass owns the QEMU side.
 
     A subclass sets ``tools`` and ``hello`` and implements :meth:`_channel`, :meth:`_died`,
-    :meth:`_console_tail` and :meth:`close`.
+    :meth:`_console_tail`, :meth:`shutdown` and :meth:`close`. As a context manager a
+    guest shuts down cleanly on a normal exit and is ended by pid on an exception.
     """
 
     tools: HostTools
@@ -124,19 +127,39 @@ class AgentClient:
 
     # --- what a subclass provides ------------------------------------------------------
 
+    @abc.abstractmethod
     def _channel(self) -> AgentChannel:
         """The connected channel, or a :class:`VmError` saying why there is none."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _died(self) -> bool:
         """Whether the guest's QEMU is gone."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _console_tail(self, lines: int = 25) -> str:
-        raise NotImplementedError
+        """The last ``lines`` lines of the guest's console, for error messages."""
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """End every process of the guest by pid and remove its files. Idempotent."""
+
+    @abc.abstractmethod
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Power the guest off through its agent, then :meth:`close`."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.shutdown()
+        else:
+            self.close()
 
     # --- requests --------------------------------------------------------------------
 

@@ -26,7 +26,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from vm import procs
@@ -376,20 +375,6 @@ class Guest(AgentClient):
                 self._vng.wait(5.0)
         shutil.rmtree(self.run_dir, ignore_errors=True)
         procs.reaper.unregister(self._token)
-
-    def __enter__(self) -> Guest:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.shutdown()
-        else:
-            self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"qemu pid {self.qemu_pid}"

@@ -44,7 +44,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from vm import procs
@@ -689,20 +688,6 @@ class MigratableGuest(AgentClient):
         self._machine = None
         shutil.rmtree(self.run_dir, ignore_errors=True)
         procs.reaper.unregister(self._token)
-
-    def __enter__(self) -> MigratableGuest:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.shutdown()
-        else:
-            self.close()
 
     def __repr__(self) -> str:
         return f"<MigratableGuest {self.tools.release} {self.state} qemu pid {self.qemu_pid}>"
